@@ -1,0 +1,4 @@
+"""PostgreSQL support: migrations, the embedded server, the Postgres store.
+
+Submodules import psycopg; this package itself imports nothing, so importing
+``orchestrate.db`` stays cheap."""

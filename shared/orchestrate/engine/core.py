@@ -1,0 +1,170 @@
+"""The run protocol, one step per call: start a run; process a message by
+claiming the step, executing it outside any transaction, and completing it.
+Stores and queues are interfaces: memory + in-process locally, Postgres + SQS hosted."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import OrchestrateError, ProviderError, TemplateError
+from ..llm.base import ChatRequest, Provider
+from ..llm.retry import complete_with_retries
+from ..spec import Plan, build
+from ..spec.model import OutputSpec
+from ..spec.plan import StepPlan
+from ..templates import render
+from . import decide
+from .queue import Queue
+from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus
+from .store import Applied, Claim, Failure, Outcome, Retry, Store, Success
+
+log = logging.getLogger("orchestrate.engine")
+
+LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
+
+
+class Engine:
+    def __init__(self, store: Store, queue: Queue, provider: Provider, *, default_model: str = "gpt-4o") -> None:
+        self.store = store
+        self.queue = queue
+        self.provider = provider
+        self.default_model = default_model
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+
+    async def start(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        owner_id: str | None = None,
+        workflow_id: str | None = None,
+        mode: Mode = Mode.AUTO,
+        webhook_url: str | None = None,
+    ) -> RunState:
+        """Create a run with validated inputs and enqueue its first steps."""
+        from ..spec import dump_spec
+
+        steps, transition = decide.start(plan, inputs)
+        run = RunState(
+            id=run_id or str(uuid.uuid4()),
+            spec=dump_spec(plan),
+            inputs=dict(inputs),
+            mode=mode,
+            owner_id=owner_id,
+            workflow_id=workflow_id,
+            webhook_url=webhook_url,
+            steps=steps,
+        )
+        self._remember(run.id, plan)
+        created = await self.store.create_run(run, transition)
+        await self._enqueue(created.id, transition.queue)
+        return created
+
+    async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
+        """Handle one queue message. Returns False when there was nothing to do
+        (duplicate, stale, paused or finished run): the message is acknowledged."""
+        plan = self._plans.get(message.run_id)
+        lease = lease_seconds or (plan.steps[message.step_id].step.timeout + LEASE_MARGIN if plan and message.step_id in plan.steps else 900.0 + LEASE_MARGIN)
+        claim = await self.store.claim(message.run_id, message.step_id, lease)
+        if claim is None:
+            return False
+        plan = self.plan_for(claim.run)
+        outcome = await self._execute(plan, claim)
+        applied = await self.store.complete(claim, outcome, lambda run: decide.advance(self.plan_for(run), run.inputs, run.steps))
+        if applied is None:
+            log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
+            return True
+        await self._enqueue(claim.run.id, applied.queued, applied.delay)
+        if applied.finished:
+            self._plans.pop(claim.run.id, None)
+        return True
+
+    def plan_for(self, run: RunState) -> Plan:
+        plan = self._plans.get(run.id)
+        if plan is None:
+            plan = build(run.spec)  # a stored snapshot; already valid when the run started
+            self._remember(run.id, plan)
+        return plan
+
+    def _remember(self, run_id: str, plan: Plan) -> None:
+        self._plans[run_id] = plan
+        self._plans.move_to_end(run_id)
+        while len(self._plans) > 1000:
+            self._plans.popitem(last=False)
+
+    async def _enqueue(self, run_id: str, step_ids: list[str], delay: float = 0.0) -> None:
+        if step_ids:
+            await self.queue.send([StepMessage(run_id, sid) for sid in step_ids], delay)
+
+    async def _execute(self, plan: Plan, claim: Claim) -> Outcome:
+        sp = plan.steps[claim.step_id]
+        run = claim.run
+        prompt: str | None = None
+        try:
+            prompt = render(sp.step.prompt, decide.prompt_context(plan, claim.step_id, run.inputs, run.steps))
+            request = self._request(plan, sp, prompt, run.steps)
+            started = time.perf_counter()
+            completion = await complete_with_retries(self.provider, request, timeout=sp.step.timeout)
+            latency = int((time.perf_counter() - started) * 1000)
+        except TemplateError as exc:
+            return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
+        except ProviderError as exc:
+            error = ErrorInfo(exc.type, exc.message, claim.step_id)
+            if exc.retryable and claim.attempt < sp.step.retry.max_attempts:
+                return Retry(error, _backoff(sp, claim.attempt), prompt)
+            if exc.retryable:
+                error = ErrorInfo(exc.type, f"{exc.message} (gave up after {claim.attempt} attempts)", claim.step_id)
+            return Failure(error, prompt)
+        except OrchestrateError as exc:
+            return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
+        return Success(prompt, completion.text, completion.data, completion.model, completion.usage, latency)
+
+    def _request(self, plan: Plan, sp: StepPlan, prompt: str, steps: Mapping[str, StepState]) -> ChatRequest:
+        step, defaults = sp.step, plan.workflow.defaults
+        messages: list[dict[str, str]] = []
+        system = step.system if step.system is not None else defaults.system
+        if system:
+            messages.append({"role": "system", "content": system})
+        if plan.conversation:
+            # v0.1: each step sees the earlier prompts and answers as chat history.
+            for earlier in list(plan.steps)[: sp.index]:
+                state = steps[earlier]
+                if state.status is StepStatus.SUCCEEDED and state.prompt is not None and state.output is not None:
+                    messages += [{"role": "user", "content": state.prompt}, {"role": "assistant", "content": state.output}]
+        messages.append({"role": "user", "content": prompt})
+        return ChatRequest(
+            model=step.model or defaults.model or self.default_model,
+            messages=messages,
+            temperature=step.temperature if step.temperature is not None else defaults.temperature,
+            max_tokens=step.max_tokens or defaults.max_tokens,
+            output_schema=output_schema(step.outputs) if step.outputs else None,
+            timeout=step.timeout,
+        )
+
+
+def output_schema(outputs: list[OutputSpec]) -> dict[str, Any]:
+    """The JSON Schema of a step's structured answer (strict: every field required)."""
+    properties: dict[str, Any] = {}
+    for out in outputs:
+        prop: dict[str, Any] = {"type": out.type}
+        if out.type == "array":
+            prop["items"] = {"type": "string"}
+        if out.description:
+            prop["description"] = out.description
+        properties[out.name] = prop
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _backoff(sp: StepPlan, attempt: int) -> float:
+    retry = sp.step.retry
+    return min(retry.max_delay, retry.initial_delay * 2 ** (attempt - 1)) * random.uniform(0.8, 1.0)
+
+
+__all__ = ["Applied", "Engine", "output_schema"]

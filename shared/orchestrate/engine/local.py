@@ -1,0 +1,53 @@
+"""Run a workflow in this process: memory store, in-process queue, the same protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..llm.base import Provider
+from ..spec import Plan
+from .core import Engine
+from .memory import MemoryStore
+from .queue import InProcessQueue, consume
+from .records import Event, Mode, RunState
+
+EventHandler = Callable[[Event, RunState | None], None]
+
+
+async def run_local(
+    plan: Plan,
+    inputs: Mapping[str, Any],
+    provider: Provider,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    default_model: str = "gpt-4o",
+    concurrency: int = 64,
+) -> RunState:
+    """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
+    resolved (``orchestrate.spec.resolve_inputs``)."""
+    store = MemoryStore()
+    queue = InProcessQueue()
+    engine = Engine(store, queue, provider, default_model=default_model)
+    worker = asyncio.create_task(consume(queue, engine.process, concurrency))
+    try:
+        run = await engine.start(plan, inputs, mode=Mode.AUTO)
+        seq = 0
+        while True:
+            events = await store.events(run.id, seq, wait=5.0)
+            for event in events:
+                seq = event.seq
+                if on_event is not None:
+                    on_event(event)
+            if events and events[-1].type in ("run.succeeded", "run.failed", "run.cancelled"):
+                break
+            if worker.done():
+                worker.result()  # surfaces a crashed worker instead of waiting forever
+    finally:
+        worker.cancel()
+        queue.close()
+        await asyncio.gather(worker, return_exceptions=True)
+    final = await store.get_run(run.id)
+    assert final is not None
+    return final

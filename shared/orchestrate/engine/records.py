@@ -1,0 +1,182 @@
+"""Plain records moving inside the engine and its stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
+
+
+class Mode(StrEnum):
+    AUTO = "auto"
+    STEP = "step"  # pause after each step until told to go on
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Usage:
+        data = data or {}
+        return cls(int(data.get("prompt_tokens", 0)), int(data.get("completion_tokens", 0)))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    step_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "step_id": self.step_id}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
+        return cls(data["type"], data["message"], data.get("step_id")) if data else None
+
+
+@dataclass
+class StepState:
+    step_id: str
+    position: int
+    status: StepStatus = StepStatus.PENDING
+    attempt: int = 0
+    prompt: str | None = None
+    output: str | None = None
+    outputs: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: int | None = None
+    queued_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    lease_until: dt.datetime | None = None
+    not_before: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.step_id,
+            "status": self.status.value,
+            "attempt": self.attempt,
+            "prompt": self.prompt,
+            "output": self.output,
+            "outputs": self.outputs,
+            "error": self.error.to_dict() if self.error else None,
+            "model": self.model,
+            "usage": self.usage.to_dict(),
+            "latency_ms": self.latency_ms,
+            "queued_at": _iso(self.queued_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+
+@dataclass
+class RunState:
+    id: str
+    spec: dict[str, Any]
+    inputs: dict[str, Any]
+    status: RunStatus = RunStatus.QUEUED
+    mode: Mode = Mode.AUTO
+    owner_id: str | None = None
+    workflow_id: str | None = None
+    outputs: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    usage: Usage = field(default_factory=Usage)
+    webhook_url: str | None = None
+    created_at: dt.datetime = field(default_factory=now)
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.spec.get("name"),
+            "workflow_id": self.workflow_id,
+            "status": self.status.value,
+            "mode": self.mode.value,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "error": self.error.to_dict() if self.error else None,
+            "usage": self.usage.to_dict(),
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_ms": _ms(self.started_at or self.created_at, self.finished_at),
+            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.position)],
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    seq: int
+    type: str
+    step_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    created_at: dt.datetime = field(default_factory=now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "type": self.type, "step_id": self.step_id, "data": self.data, "created_at": _iso(self.created_at)}
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    """A queue message: only a wake-up, "step S of run R may be ready"."""
+
+    run_id: str
+    step_id: str
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _ms(start: dt.datetime | None, end: dt.datetime | None) -> int | None:
+    return int((end - start).total_seconds() * 1000) if start and end else None

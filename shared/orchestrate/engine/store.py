@@ -1,0 +1,112 @@
+"""The Store interface the engine talks to. Implementations: ``MemoryStore`` here,
+the Postgres store in ``orchestrate.db``. Each method is one atomic change that also
+appends its events, so the event log always matches the state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .decide import Transition
+from .records import ErrorInfo, Event, RunState, Usage
+
+Decider = Callable[[RunState], Transition]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A step claimed for execution: the run (with every step's state) and the attempt."""
+
+    run: RunState
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Success:
+    prompt: str
+    output: str
+    outputs: dict[str, Any] | None
+    model: str
+    usage: Usage
+    latency_ms: int
+
+
+@dataclass(frozen=True)
+class Retry:
+    error: ErrorInfo
+    delay: float
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: ErrorInfo
+    prompt: str | None = None
+
+
+Outcome = Success | Retry | Failure
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a completion changed: steps to enqueue now (with a delay), and the run's status."""
+
+    queued: list[str]
+    delay: float = 0.0
+    finished: bool = False
+
+
+class Store(Protocol):
+    async def create_run(self, run: RunState, transition: Transition) -> RunState:
+        """Insert the run and its steps, apply the first decisions, append events."""
+        ...
+
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float) -> Claim | None:
+        """Claim a queued step (or one whose lease expired) of a runnable run. None
+        means a duplicate or stale message: acknowledge it and move on."""
+        ...
+
+    async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
+        """Record the outcome if the claim is still current (None otherwise, the
+        result is discarded), apply ``decide``'s transition, append events."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunState | None: ...
+
+    async def events(self, run_id: str, after: int = 0, wait: float = 0.0) -> list[Event]:
+        """Events with ``seq > after``; waits up to ``wait`` seconds for the first."""
+        ...
+
+
+EventSpec = tuple[str, str | None, dict[str, Any]]  # (type, step id, data)
+
+
+def transition_events(transition: Transition) -> list[EventSpec]:
+    """The events that describe a transition, in the order a reader expects."""
+    events: list[EventSpec] = []
+    events += [("step.skipped", sid, {"reason": reason}) for sid, reason in transition.skip.items()]
+    events += [("step.failed", sid, {"error": error.to_dict()}) for sid, error in transition.fail.items()]
+    events += [("step.queued", sid, {}) for sid in transition.queue]
+    events += [("step.cancelled", sid, {}) for sid in transition.cancel]
+    if transition.finish is not None:
+        data: dict[str, Any] = {"error": transition.error.to_dict()} if transition.error else {}
+        events.append((f"run.{transition.finish.value}", None, data))
+    return events
+
+
+def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
+    if isinstance(outcome, Success):
+        return (
+            "step.succeeded",
+            step_id,
+            {"attempt": attempt, "model": outcome.model, "usage": outcome.usage.to_dict(), "latency_ms": outcome.latency_ms, "output": _preview(outcome.output)},
+        )
+    if isinstance(outcome, Retry):
+        return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
+    return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})
+
+
+def _preview(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,105 @@
+"""Run inputs: checked against the workflow's declared inputs, defaults applied."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import InputError
+from .model import InputSpec, ValueType, Workflow
+from .problems import suggest
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the run's inputs (given values plus defaults) or raise InputError listing every problem."""
+    problems = []
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        spec = workflow.inputs.get(name)
+        if spec is None:
+            known = sorted(workflow.inputs)
+            hint = suggest(name, known) or (f"; declared inputs: {', '.join(known)}" if known else "; this workflow declares no inputs")
+            problems.append(f"input '{name}': unknown input{hint}")
+            continue
+        if not _matches(spec.type, value):
+            problems.append(f"input '{name}': expected {spec.type}, got {_describe(value)}")
+            continue
+        values[name] = value
+    for name, spec in workflow.inputs.items():
+        if name in values or name in given:
+            continue
+        if spec.required:
+            about = f" ({spec.description})" if spec.description else ""
+            problems.append(f"input '{name}': required{about}; pass it with --input {name}=...")
+        else:
+            values[name] = spec.default
+    if problems:
+        raise InputError(problems)
+    return values
+
+
+def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
+    """``name=value`` strings from the command line, converted to each input's declared type."""
+    problems = []
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            problems.append(f"--input {pair!r}: expected name=value")
+            continue
+        spec = workflow.inputs.get(name, InputSpec())
+        try:
+            values[name] = coerce(spec.type, raw)
+        except ValueError as exc:
+            problems.append(f"input '{name}': {exc}")
+    if problems:
+        raise InputError(problems)
+    return values
+
+
+def coerce(kind: ValueType, raw: str) -> Any:
+    if kind == "string":
+        return raw
+    if kind == "boolean":
+        lowered = raw.strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(f"expected boolean (true/false), got {raw!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        if kind == "array":
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        raise ValueError(f"expected {kind}, got {raw!r}") from None
+    if not _matches(kind, value):
+        raise ValueError(f"expected {kind}, got {raw!r}")
+    return value
+
+
+def _matches(kind: str, value: Any) -> bool:
+    if isinstance(value, bool) and kind != "boolean":
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _PY_TYPES[kind])
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
+        type(value), type(value).__name__
+    ) + (f" {value!r}" if isinstance(value, (str, int, float)) and len(repr(value)) < 40 else "")

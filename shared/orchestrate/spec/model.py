@@ -1,0 +1,101 @@
+"""The workflow language as Pydantic models: the trust boundary for YAML and JSON.
+
+Both prototype formats parse with these models: v0.1 (``id`` + ``prompt``) and v0.2
+(step ``inputs`` with a ``source``, step ``outputs``). ``normalize`` then turns v0.2's
+``source: user`` step inputs into workflow inputs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+ValueType = Literal["string", "number", "integer", "boolean", "array", "object"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    """A workflow parameter supplied at run time. Required when it has no default."""
+
+    type: ValueType = "string"
+    description: str = ""
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.model_fields_set
+
+
+class ModelSettings(_Strict):
+    """Model call settings; a step's own values override the workflow's ``defaults``."""
+
+    model: str | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    system: str | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+
+
+class RetrySpec(_Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    initial_delay: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    max_delay: Annotated[float, Field(ge=0, le=86400)] = 60.0
+
+
+class OutputSpec(_Strict):
+    """A named field of a structured answer (arrays are arrays of strings)."""
+
+    name: Annotated[str, Field(pattern=STEP_ID_PATTERN)]
+    type: Literal["string", "number", "integer", "boolean", "array"] = "string"
+    description: str = ""
+
+
+class StepInput(_Strict):
+    """The prototype's (v0.2) way to bring a value into a prompt as ``{{ name }}``:
+    ``source`` is a step id (that step's output field ``name``, or its whole answer)
+    or ``user`` (a workflow input)."""
+
+    name: Annotated[str, Field(pattern=STEP_ID_PATTERN)]
+    source: str
+    description: str = ""
+
+
+class Step(ModelSettings):
+    id: Annotated[str, Field(pattern=STEP_ID_PATTERN, max_length=64)]
+    prompt: Annotated[str, Field(min_length=1)]
+    inputs: list[StepInput] = []
+    outputs: list[OutputSpec] = []
+    needs: list[str] = []
+    when: str | None = None
+    timeout: Annotated[float, Field(gt=0, le=900)] = 120.0
+    retry: RetrySpec = RetrySpec()
+
+    @field_validator("needs", mode="before")
+    @classmethod
+    def _one_need(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Workflow(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    version: str | None = None
+    inputs: dict[Annotated[str, Field(pattern=STEP_ID_PATTERN)], InputSpec] = {}
+    defaults: ModelSettings = ModelSettings()
+    conversation: bool | None = None
+    steps: Annotated[list[Step], Field(min_length=1, max_length=500)]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        # The prototype wrote `version: 1.0` (a float) as often as `version: "1.0"`.
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

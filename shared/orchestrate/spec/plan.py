@@ -1,0 +1,248 @@
+"""Static validation and the compiled plan: who depends on whom, checked before
+anything runs. Every problem is reported at once, located in the file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import Problem, SpecError
+from ..templates import Reference, analyse
+from .model import InputSpec, Step, StepInput, Workflow
+from .problems import format_path, from_validation_error, locate, suggest
+from .yamlsource import Marks
+
+USER = "user"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a bare ``{{ name }}`` in a step's prompt stands for."""
+
+    kind: str  # "input" (a workflow input), "output" (a step's whole answer), "field"
+    source: str  # input name or step id
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    step: Step
+    index: int
+    needs: frozenset[str]  # every step this one waits for
+    bindings: Mapping[str, Binding]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated workflow with its dependency graph."""
+
+    workflow: Workflow
+    steps: Mapping[str, StepPlan]  # in file order
+    conversation: bool  # v0.1 style: in order, each step sees the earlier turns
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.steps)
+
+    def roots(self) -> list[str]:
+        return [sid for sid, sp in self.steps.items() if not sp.needs]
+
+    def dependents(self, step_id: str) -> list[str]:
+        return [sid for sid, sp in self.steps.items() if step_id in sp.needs]
+
+
+def build(data: Any, marks: Marks | None = None, file: str | None = None) -> Plan:
+    """Validate a parsed document and compile it. Raises SpecError with every problem."""
+    marks = marks or {}
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise SpecError([Problem("", f"a workflow must be a mapping with `name` and `steps`, not {kind}", 1, 1)], file)
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        problems = from_validation_error(exc, Workflow, marks)
+        problems += _duplicate_ids(data, marks)  # worth reporting alongside
+        raise SpecError(_sorted(problems), file) from None
+    return compile_workflow(workflow, marks, file)
+
+
+def compile_workflow(workflow: Workflow, marks: Marks | None = None, file: str | None = None) -> Plan:
+    marks = marks or {}
+    checker = _Checker(workflow, marks)
+    workflow = checker.hoist_user_inputs()
+    plan = checker.compile(workflow)
+    if checker.problems:
+        raise SpecError(_sorted(checker.problems), file)
+    return plan
+
+
+class _Checker:
+    def __init__(self, workflow: Workflow, marks: Marks) -> None:
+        self.workflow = workflow
+        self.marks = marks
+        self.problems: list[Problem] = []
+        self.ids = [s.id for s in workflow.steps]
+
+    def add(self, path: tuple[str | int, ...], message: str, template_line: int | None = None) -> None:
+        line, column = locate(path, self.marks)
+        if template_line and template_line > 1:
+            message += f" (template line {template_line})"
+        self.problems.append(Problem(format_path(path), message, line, column))
+
+    def hoist_user_inputs(self) -> Workflow:
+        """v0.2's ``source: user`` step inputs become workflow inputs."""
+        inputs = dict(self.workflow.inputs)
+        for step in self.workflow.steps:
+            for item in step.inputs:
+                if item.source == USER and item.name not in inputs:
+                    inputs[item.name] = InputSpec(type="string", description=item.description)
+        if inputs == self.workflow.inputs:
+            return self.workflow
+        return self.workflow.model_copy(update={"inputs": inputs})
+
+    def compile(self, workflow: Workflow) -> Plan:
+        seen: dict[str, int] = {}
+        for index, step in enumerate(workflow.steps):
+            if step.id in seen:
+                self.add(("steps", index, "id"), f"duplicate step id '{step.id}' (first used by steps[{seen[step.id]}])")
+            else:
+                seen[step.id] = index
+        by_id = {s.id: s for s in workflow.steps}
+        plans: dict[str, StepPlan] = {}
+        refers = False
+        for index, step in enumerate(workflow.steps):
+            if step.id in plans:
+                continue
+            needs, bindings = self._step_needs(workflow, by_id, index, step)
+            refers = refers or bool(needs)
+            plans[step.id] = StepPlan(step, index, frozenset(needs), bindings)
+        conversation = workflow.conversation if workflow.conversation is not None else (not refers and len(plans) > 1)
+        if conversation:
+            if refers:
+                self.add(("conversation",), "a conversation runs steps in order; its steps cannot refer to each other or use `needs`")
+            order = list(plans)
+            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings) for i, (sid, sp) in enumerate(plans.items())}
+        else:
+            self._check_cycles(plans)
+        return Plan(workflow, plans, conversation)
+
+    def _step_needs(self, workflow: Workflow, by_id: dict[str, Step], index: int, step: Step) -> tuple[set[str], dict[str, Binding]]:
+        at = ("steps", index)
+        needs: set[str] = set()
+        bindings: dict[str, Binding] = {}
+        for i, item in enumerate(step.inputs):
+            binding = self._bind(by_id, item, (*at, "inputs", i))
+            if binding:
+                bindings[item.name] = binding
+                if binding.kind != "input":
+                    needs.add(binding.source)
+        for i, need in enumerate(step.needs):
+            if need not in by_id:
+                self.add((*at, "needs", i), f"unknown step '{need}'{suggest(need, by_id)}")
+            else:
+                needs.add(need)
+        for field, expression in (("prompt", False), ("when", True)):
+            source = getattr(step, field)
+            if source is None:
+                continue
+            analysis = analyse(source, expression=expression)
+            for message, line in analysis.problems:
+                self.add((*at, field), message, line)
+            for ref in analysis.references:
+                target = self._check_reference(workflow, by_id, step, bindings, ref, (*at, field))
+                if target:
+                    needs.add(target)
+        if step.id in needs:
+            self.add(at, f"step '{step.id}' refers to itself")
+            needs.discard(step.id)
+        return needs, bindings
+
+    def _bind(self, by_id: dict[str, Step], item: StepInput, path: tuple[str | int, ...]) -> Binding | None:
+        if item.source == USER:
+            return Binding("input", item.name)
+        source = by_id.get(item.source)
+        if source is None:
+            self.add((*path, "source"), f"unknown source '{item.source}': use a step id or 'user'{suggest(item.source, by_id)}")
+            return None
+        if any(o.name == item.name for o in source.outputs):
+            return Binding("field", source.id, item.name)
+        return Binding("output", source.id)
+
+    def _check_reference(
+        self, workflow: Workflow, by_id: dict[str, Step], step: Step, bindings: dict[str, Binding], ref: Reference, path: tuple[str | int, ...]
+    ) -> str | None:
+        """Check one reference; return the step it makes this one depend on."""
+        if ref.kind == "input":
+            if ref.name not in workflow.inputs:
+                self.add(path, f"unknown input '{ref.name}'{suggest(ref.name, workflow.inputs) or '; declare it under `inputs:`'}")
+            return None
+        if ref.kind == "name":
+            if ref.name in bindings:
+                return None  # dependency already recorded by the binding
+            if ref.name in by_id:
+                return ref.name
+            known = [*bindings, *by_id]
+            hint = suggest(ref.name, known) or (f"; did you mean inputs.{ref.name}?" if ref.name in workflow.inputs else "")
+            self.add(path, f"unknown name '{ref.name}'{hint}")
+            return None
+        target = by_id.get(ref.name)
+        if target is None:
+            self.add(path, f"unknown step '{ref.name}'{suggest(ref.name, by_id)}")
+            return None
+        if ref.field == "outputs" and ref.subfield is not None:
+            names = [o.name for o in target.outputs]
+            if not names:
+                self.add(path, f"step '{ref.name}' declares no outputs; use steps.{ref.name}.output")
+            elif ref.subfield not in names:
+                self.add(path, f"step '{ref.name}' has no output '{ref.subfield}'{suggest(ref.subfield, names)}")
+        return ref.name
+
+    def _check_cycles(self, plans: dict[str, StepPlan]) -> None:
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+        for start in plans:
+            stack: list[tuple[str, list[str]]] = [(start, sorted(plans[start].needs))]
+            path = [start]
+            if state.get(start):
+                continue
+            state[start] = 1
+            while stack:
+                node, pending = stack[-1]
+                if not pending:
+                    state[node] = 2
+                    stack.pop()
+                    path.pop()
+                    continue
+                nxt = pending.pop()
+                if nxt not in plans or state.get(nxt) == 2:
+                    continue
+                if state.get(nxt) == 1:
+                    cycle = path[path.index(nxt) :] + [nxt]
+                    self.add(("steps", plans[nxt].index), "dependency cycle: " + " -> ".join(cycle))
+                    continue
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append((nxt, sorted(plans[nxt].needs)))
+
+
+def _duplicate_ids(data: dict[str, Any], marks: Marks) -> list[Problem]:
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return []
+    seen: dict[str, int] = {}
+    out = []
+    for index, step in enumerate(steps):
+        sid = step.get("id") if isinstance(step, dict) else None
+        if isinstance(sid, str):
+            if sid in seen:
+                line, column = locate(("steps", index, "id"), marks)
+                out.append(Problem(f"steps[{index}].id", f"duplicate step id '{sid}' (first used by steps[{seen[sid]}])", line, column))
+            else:
+                seen[sid] = index
+    return out
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))

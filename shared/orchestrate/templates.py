@@ -1,0 +1,192 @@
+"""Prompt templates and ``when`` conditions: Jinja2 in a sandbox, strict undefined.
+
+Static analysis (``references``) finds what a template reads so the spec can check
+references and derive dependencies before anything runs; rendering happens per step."""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import dataclass
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import TemplateError
+
+MAX_RENDERED = 1024 * 1024
+_MAX_REPEAT = 100_000
+
+
+def _finalize(value: Any) -> Any:
+    # Structured values (arrays, objects) render as JSON, not as Python reprs.
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, SimpleNamespace):
+        return json.dumps(vars(value), ensure_ascii=False, default=lambda o: vars(o))
+    return value
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox forbids attribute tricks; we also bound `*` and `**`, which the
+    sandbox would happily use to build a gigabyte string."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**":
+            if isinstance(right, (int, float)) and abs(right) > 100:
+                raise SecurityError("exponent too large")
+            return operator.pow(left, right)
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > _MAX_REPEAT:
+                raise SecurityError("repetition too large")
+        return operator.mul(left, right)
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Something a template reads: ``inputs.x``, ``steps.s[.output|.outputs.f|.status]``
+    or a bare name (a v0.2 step input or a step id)."""
+
+    kind: str  # "input" | "step" | "name"
+    name: str
+    field: str | None = None  # for steps: "output", "outputs", "status"
+    subfield: str | None = None  # for steps.s.outputs.f: "f"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    references: tuple[Reference, ...]
+    problems: tuple[tuple[str, int | None], ...]  # (message, template line)
+
+
+def analyse(source: str, *, expression: bool = False) -> Analysis:
+    """Parse a template (or a ``when`` expression) and list what it reads."""
+    try:
+        tree = _parse(source, expression)
+    except TemplateSyntaxError as exc:
+        return Analysis((), ((f"template syntax error: {exc.message}", exc.lineno),))
+    refs: list[Reference] = []
+    problems: list[tuple[str, int | None]] = []
+    _walk(tree, refs, problems, _assigned_names(tree))
+    return Analysis(tuple(dict.fromkeys(refs)), tuple(problems))
+
+
+def _parse(source: str, expression: bool) -> nodes.Node:
+    if expression:
+        # Mirrors Environment.compile_expression's own parsing.
+        from jinja2.parser import Parser
+
+        parser = Parser(_ENV, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("unexpected text after the expression", parser.stream.current.lineno)
+        return nodes.Template([nodes.Output([expr])], lineno=1)
+    return _ENV.parse(source)
+
+
+def _assigned_names(tree: nodes.Node) -> set[str]:
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return names
+
+
+def _walk(node: nodes.Node, refs: list[Reference], problems: list[tuple[str, int | None]], local: set[str]) -> None:
+    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        chain = _chain(node)
+        if chain is not None and chain[0] in ("inputs", "steps") and chain[0] not in local:
+            _record(chain, node.lineno, refs, problems)
+            if isinstance(node, nodes.Getitem):
+                _walk(node.arg, refs, problems, local)
+            return
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            problems.append((f"access to '{node.attr}' is not allowed in templates", node.lineno))
+    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in local:
+        if node.name in ("inputs", "steps"):
+            problems.append((f"'{node.name}' must be followed by a literal name, as in {node.name}.name", node.lineno))
+        elif node.name not in _ENV.globals:
+            refs.append(Reference("name", node.name))
+    for child in node.iter_child_nodes():
+        _walk(child, refs, problems, local)
+
+
+def _chain(node: nodes.Node) -> list[str | None] | None:
+    """``steps.a.outputs.b`` -> ["steps", "a", "outputs", "b"]; None for non-literal parts."""
+    parts: list[str | None] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            parts.append(node.arg.value)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, int):
+            parts.append(None)  # an index into a value: stops the reference chain
+        else:
+            parts.append(None)
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    parts.append(node.name)
+    parts.reverse()
+    # Cut at the first non-literal part: what follows indexes into a value.
+    if None in parts:
+        parts = parts[: parts.index(None)]
+    return parts
+
+
+def _record(chain: list[str | None], line: int, refs: list[Reference], problems: list[tuple[str, int | None]]) -> None:
+    root = chain[0]
+    if len(chain) < 2:
+        problems.append((f"'{root}' must be followed by a literal name, as in {root}.name", line))
+        return
+    name = str(chain[1])
+    if root == "inputs":
+        refs.append(Reference("input", name))
+        return
+    field = chain[2] if len(chain) > 2 else None
+    if field not in (None, "output", "outputs", "status"):
+        problems.append((f"steps.{name}.{field}: a step has 'output', 'outputs' and 'status'", line))
+        return
+    subfield = chain[3] if field == "outputs" and len(chain) > 3 else None
+    refs.append(Reference("step", name, field, subfield))
+
+
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Any:
+    return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=1024)
+def _compiled_expression(source: str) -> Any:
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render a prompt. Raises TemplateError naming what went wrong."""
+    try:
+        text = _compiled(source).render(context)
+    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError) as exc:
+        raise TemplateError(f"cannot render prompt: {exc}") from None
+    if len(text) > MAX_RENDERED:
+        raise TemplateError("rendered prompt is larger than 1 MiB")
+    return text
+
+
+def evaluate(expression: str, context: dict[str, Any]) -> bool:
+    """Evaluate a ``when`` condition."""
+    try:
+        return bool(_compiled_expression(expression)(**context))
+    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError) as exc:
+        raise TemplateError(f"cannot evaluate when: {exc}") from None
+
+
+def namespace(values: dict[str, Any]) -> SimpleNamespace:
+    """Expose a mapping to templates by attribute only, so a field named ``items``
+    or ``keys`` is the field, never a dict method."""
+    return SimpleNamespace(**values)

@@ -1,0 +1,3 @@
+"""Shared fixtures. Postgres fixtures live in tests/postgres_fixtures.py."""
+
+pytest_plugins = ["tests.postgres_fixtures"]
