@@ -32,7 +32,7 @@ def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState
     nothing changes (a skip can decide the steps after it), then see if the run ended."""
     status = {sid: s.status for sid, s in steps.items()}
     out = Transition()
-    changed = True
+    changed = not any(st is StepStatus.FAILED for st in status.values())  # fail fast: decide nothing more
     while changed:
         changed = False
         for sid, sp in plan.steps.items():

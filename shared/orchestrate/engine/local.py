@@ -12,9 +12,7 @@ from .core import Engine
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
 from .records import Event, Mode, RunState
-
-EventHandler = Callable[[Event, RunState | None], None]
-
+from .store import Store
 
 async def run_local(
     plan: Plan,
@@ -24,10 +22,11 @@ async def run_local(
     on_event: Callable[[Event], None] | None = None,
     default_model: str = "gpt-4o",
     concurrency: int = 64,
+    store: Store | None = None,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
-    resolved (``orchestrate.spec.resolve_inputs``)."""
-    store = MemoryStore()
+    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
+    store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
     engine = Engine(store, queue, provider, default_model=default_model)
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))

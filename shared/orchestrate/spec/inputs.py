@@ -40,7 +40,7 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
             continue
         if spec.required:
             about = f" ({spec.description})" if spec.description else ""
-            problems.append(f"input '{name}': required{about}; pass it with --input {name}=...")
+            problems.append(f"input '{name}': required but not given{about}")
         else:
             values[name] = spec.default
     if problems:

@@ -3,6 +3,7 @@ anything runs. Every problem is reported at once, located in the file."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem, SpecError
 from ..templates import Reference, analyse
-from .model import InputSpec, Step, StepInput, Workflow
+from .model import STEP_ID_PATTERN, InputSpec, Step, StepInput, Workflow
 from .problems import format_path, from_validation_error, locate, suggest
 from .yamlsource import Marks
 
@@ -64,9 +65,36 @@ def build(data: Any, marks: Marks | None = None, file: str | None = None) -> Pla
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         problems = from_validation_error(exc, Workflow, marks)
-        problems += _duplicate_ids(data, marks)  # worth reporting alongside
-        raise SpecError(_sorted(problems), file) from None
+        problems += _later_problems(data, exc, marks)
+        raise SpecError(_dedupe(_sorted(problems)), file) from None
     return compile_workflow(workflow, marks, file)
+
+
+def _later_problems(data: dict[str, Any], error: ValidationError, marks: Marks) -> list[Problem]:
+    """When some steps are malformed, still check references, ids and cycles of the
+    rest, so one pass reports every problem. Malformed steps become placeholders
+    that keep their id (when it is usable) and read nothing."""
+    bad = {e["loc"][1] for e in error.errors() if len(e["loc"]) > 1 and e["loc"][0] == "steps" and isinstance(e["loc"][1], int)}
+    if not bad or any(e["loc"][:1] != ("steps",) for e in error.errors()):
+        return _duplicate_ids(data, marks)
+    steps = []
+    for index, raw in enumerate(data["steps"]):
+        if index not in bad:
+            steps.append(raw)
+            continue
+        sid = raw.get("id") if isinstance(raw, dict) else None
+        usable = isinstance(sid, str) and re.fullmatch(STEP_ID_PATTERN, sid) is not None
+        steps.append({"id": sid if usable else f"invalid_step_{index}", "prompt": "-"})
+    try:
+        workflow = Workflow.model_validate({**data, "steps": steps})
+        compile_workflow(workflow, marks)
+    except (ValidationError, SpecError) as exc:
+        return exc.problems if isinstance(exc, SpecError) else []
+    return []
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
 
 
 def compile_workflow(workflow: Workflow, marks: Marks | None = None, file: str | None = None) -> Plan:
@@ -110,15 +138,13 @@ class _Checker:
                 self.add(("steps", index, "id"), f"duplicate step id '{step.id}' (first used by steps[{seen[step.id]}])")
             else:
                 seen[step.id] = index
-        by_id = {s.id: s for s in workflow.steps}
+        by_id = {s.id: s for s in reversed(workflow.steps)}  # the first of duplicates wins
         plans: dict[str, StepPlan] = {}
         refers = False
         for index, step in enumerate(workflow.steps):
-            if step.id in plans:
-                continue
             needs, bindings = self._step_needs(workflow, by_id, index, step)
             refers = refers or bool(needs)
-            plans[step.id] = StepPlan(step, index, frozenset(needs), bindings)
+            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings))
         conversation = workflow.conversation if workflow.conversation is not None else (not refers and len(plans) > 1)
         if conversation:
             if refers:

@@ -1,0 +1,181 @@
+"""The `orchestrate` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+
+from ..errors import InputError, OrchestrateError, SpecError
+from ..settings import Settings
+
+app = typer.Typer(
+    name="orchestrate",
+    help="Run multi-step LLM workflows written in YAML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_FAILED = 1  # the run failed
+EXIT_INVALID = 2  # bad file, inputs or configuration
+
+
+def _die(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Turn our errors into a clear message and an exit code; never a traceback."""
+    try:
+        yield
+    except SpecError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(problem.format(exc.file))}[/]", highlight=False)
+        n = len(exc.problems)
+        _die(f"{exc.file or 'workflow'} is invalid ({n} problem{'s' if n != 1 else ''})")
+    except InputError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(problem)}[/]", highlight=False)
+        _die("invalid inputs")
+    except OrchestrateError as exc:
+        _die(exc.message)
+    except KeyboardInterrupt:
+        _die("interrupted", 130)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Workflow files to check.")]) -> None:
+    """Check workflow files without running them; report every problem with its line."""
+    from ..spec import load_workflow
+
+    bad = 0
+    for file in files:
+        try:
+            plan = load_workflow(file)
+        except SpecError as exc:
+            bad += 1
+            for problem in exc.problems:
+                err.print(f"[red]{escape(problem.format(exc.file))}[/]", highlight=False)
+            continue
+        kind = "conversation" if plan.conversation else "graph"
+        out.print(f"[green]✓[/] {escape(str(file))}: {escape(plan.workflow.name)} ({len(plan.steps)} steps, {kind})", highlight=False)
+    if bad:
+        _die(f"{bad} of {len(files)} file{'s' if len(files) != 1 else ''} invalid")
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="The workflow file.")],
+    input: Annotated[list[str], typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = [],  # noqa: B006
+    inputs_file: Annotated[Path | None, typer.Option("--inputs", help="A JSON file of inputs.")] = None,
+    mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Run a workflow here, with live progress; exit 1 if the run fails."""
+    from ..engine.local import run_local
+    from ..llm import make_provider
+    from ..spec import load_workflow, parse_pairs, resolve_inputs
+    from .progress import Progress, ProgressView
+
+    with guard():
+        settings = Settings.from_env()
+        plan = load_workflow(file)
+        given: dict[str, Any] = _read_inputs_file(inputs_file) if inputs_file else {}
+        given.update(parse_pairs(plan.workflow, input))
+        given = _ask_missing(plan.workflow, given)
+        values = resolve_inputs(plan.workflow, given)
+        provider = make_provider(settings, mock=mock)
+        view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
+        started = time.monotonic()
+        with Progress(err, view, quiet=False) as progress:
+            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model))
+        elapsed = time.monotonic() - started
+    data = result.to_dict()
+    if output is not None:
+        try:
+            output.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _die(f"cannot write {output}: {exc.strerror}")
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        _print_result(result.to_dict())
+    tokens = data["usage"]["total_tokens"]
+    colour = "green" if data["status"] == "succeeded" else "red"
+    err.print(
+        f"[bold {colour}]{data['status']}[/] in {elapsed:.2f}s · {len(plan.steps)} steps · {tokens} tokens"
+        + (f" · result written to {escape(str(output))}" if output else ""),
+        highlight=False,
+    )
+    if data["status"] != "succeeded":
+        if data["error"]:
+            err.print(f"[red]{escape(data['error'].get('step_id') or 'run')}: {escape(data['error']['message'])}[/]", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the workflow language (for editor completion)."""
+    from ..spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+def _read_inputs_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError([f"--inputs {path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([f"--inputs {path}: cannot read: {exc}"]) from None
+    except json.JSONDecodeError as exc:
+        raise InputError([f"--inputs {path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
+    if not isinstance(data, dict):
+        raise InputError([f"--inputs {path}: must hold a JSON object of name: value"])
+    return data
+
+
+def _ask_missing(workflow: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """On a terminal, ask for required inputs that were not given (as the prototype did)."""
+    if not sys.stdin.isatty():
+        return given
+    from rich.prompt import Prompt
+
+    from ..spec.inputs import coerce
+
+    for name, spec in workflow.inputs.items():
+        if name in given or not spec.required:
+            continue
+        label = f"{name}" + (f" ({spec.description})" if spec.description else "")
+        while True:
+            raw = Prompt.ask(label, console=err)
+            try:
+                given[name] = coerce(spec.type, raw)
+                break
+            except ValueError as exc:
+                err.print(f"[red]{escape(str(exc))}[/]")
+    return given
+
+
+def _print_result(data: dict[str, Any]) -> None:
+    for step in data["steps"]:
+        if step["status"] != "succeeded":
+            continue
+        body = json.dumps(step["outputs"], indent=2, ensure_ascii=False) if step["outputs"] is not None else step["output"]
+        out.print(Panel(escape(body or ""), title=escape(step["id"]), title_align="left", border_style="dim"))

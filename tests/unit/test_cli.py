@@ -1,0 +1,110 @@
+"""The `orchestrate` command as a user runs it: a subprocess, exit codes, files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+COMPAT = ROOT.parent / "shared" / "compat" / "orchestrate-v0"
+COMPAT_INPUTS = {
+    "dnd_adventure.yaml": ["theme=dark fantasy"],
+    "riddles.yaml": ["topic=time"],
+    "user_input_example.yaml": ["product_name=Lumen", "product_category=lamps", "target_audience=students", "key_features=solar, USB-C"],
+}
+
+
+def orchestrate(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ORCHESTRATE_"))}
+    base.update({"ORCHESTRATE_MOCK_DELAY": "0", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrate", *args], capture_output=True, text=True, env=base, cwd=cwd or ROOT, stdin=subprocess.DEVNULL, timeout=60
+    )
+
+
+def test_examples_are_present() -> None:
+    assert {p.name for p in EXAMPLES} >= {"marketing.yaml", "debate.yaml", "dnd_adventure.yaml", "launch_kit.yaml", "support_triage.yaml"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_runs_with_the_mock(path: Path, tmp_path: Path) -> None:
+    result_file = tmp_path / "result.json"
+    proc = orchestrate("run", str(path), "--mock", "--output", str(result_file))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(result_file.read_text())
+    assert result["status"] == "succeeded"
+    assert "succeeded in" in proc.stderr
+    assert all(s["status"] in ("succeeded", "skipped") for s in result["steps"])
+
+
+@pytest.mark.parametrize("path", sorted(COMPAT.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_compat_file_runs_unchanged(path: Path) -> None:
+    args = [arg for pair in COMPAT_INPUTS.get(path.name, []) for arg in ("--input", pair)]
+    proc = orchestrate("run", str(path), "--mock", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "succeeded"
+    assert all(s["status"] == "succeeded" and s["output"] for s in result["steps"])
+
+
+def test_missing_inputs_exit_2_naming_the_input() -> None:
+    proc = orchestrate("run", str(COMPAT / "v0.2" / "riddles.yaml"), "--mock")
+    assert proc.returncode == 2
+    assert "input 'topic': required but not given" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_inputs_file_and_wrong_types(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: t\ninputs: {n: {type: integer}}\nsteps:\n  - {id: a, prompt: 'n={{ inputs.n }}'}\n")
+    good = tmp_path / "in.json"
+    good.write_text('{"n": 4}')
+    proc = orchestrate("run", str(wf), "--mock", "--inputs", str(good), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["steps"][0]["prompt"] == "n=4"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"n": "four"}')
+    proc = orchestrate("run", str(wf), "--mock", "--inputs", str(bad))
+    assert proc.returncode == 2 and "input 'n': expected integer, got a string 'four'" in proc.stderr
+    bad.write_text("{nope")
+    proc = orchestrate("run", str(wf), "--mock", "--inputs", str(bad))
+    assert proc.returncode == 2 and "invalid JSON" in proc.stderr
+
+
+def test_invalid_file_exits_2_with_located_problems(tmp_path: Path) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: t\nsteps:\n  - id: a\n    promt: hi\n")
+    for command in (["validate", str(wf)], ["run", str(wf), "--mock"]):
+        proc = orchestrate(*command)
+        assert proc.returncode == 2
+        assert f"{wf}:4:5: steps[0].promt: unknown field 'promt'; did you mean 'prompt'?" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_no_key_and_no_mock_is_a_clear_error(tmp_path: Path) -> None:
+    proc = orchestrate("run", str(ROOT / "examples" / "marketing.yaml"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "set OPENAI_API_KEY" in proc.stderr and "--mock" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_mock_from_environment_and_failed_run_exit_code(tmp_path: Path) -> None:
+    proc = orchestrate("run", str(ROOT / "examples" / "debate.yaml"), "--json", env={"ORCHESTRATE_USE_MOCK": "1"})
+    assert proc.returncode == 0, proc.stderr
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("name: t\nsteps:\n  - {id: a, prompt: \"{{ 'x' * 1000000 }}\"}\n")
+    proc = orchestrate("run", str(wf), "--mock")
+    assert proc.returncode == 1
+    assert "failed" in proc.stderr and "repetition too large" in proc.stderr
+
+
+def test_schema_command_prints_json_schema() -> None:
+    proc = orchestrate("schema")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["title"] == "Orchestrate workflow"
