@@ -9,16 +9,16 @@ from orchestrate.engine.core import Engine
 from orchestrate.engine.local import run_local
 from orchestrate.engine.queue import InProcessQueue
 from orchestrate.engine.records import RunState, StepMessage
-from orchestrate.engine.store import Store
 from orchestrate.errors import ProviderAuthError, ProviderTransient
 from orchestrate.llm import ChatRequest
 from orchestrate.spec import parse_workflow, resolve_inputs
+from tests.engine.conftest import Env
 from tests.fakes.providers import RecordingProvider
 
 
-async def run(store: Store, text: str, provider: RecordingProvider | None = None, **inputs: object) -> RunState:
+async def run(env: Env, text: str, provider: RecordingProvider | None = None, **inputs: object) -> RunState:
     plan = parse_workflow(text)
-    return await run_local(plan, resolve_inputs(plan.workflow, inputs), provider or RecordingProvider(), store=store)
+    return await run_local(plan, resolve_inputs(plan.workflow, inputs), provider or RecordingProvider(), store=env.store, owner_id=env.owner)
 
 
 def statuses(run: RunState) -> dict[str, str]:
@@ -37,9 +37,9 @@ steps:
 """
 
 
-async def test_fan_out_runs_in_parallel_and_joins(store: Store) -> None:
+async def test_fan_out_runs_in_parallel_and_joins(env: Env) -> None:
     provider = RecordingProvider(delay=0.05)
-    result = await run(store, FANOUT, provider)
+    result = await run(env, FANOUT, provider)
     assert result.status.value == "succeeded"
     assert set(statuses(result).values()) == {"succeeded"}
     assert provider.peak == 3  # a, b and c were in flight together
@@ -52,18 +52,18 @@ async def test_fan_out_runs_in_parallel_and_joins(store: Store) -> None:
     assert result.usage.total_tokens == sum(s.usage.total_tokens for s in result.steps.values()) > 0
 
 
-async def test_every_step_records_what_a_user_needs(store: Store) -> None:
-    result = await run(store, "name: x\ndefaults: {model: gpt-4o-mini}\nsteps:\n  - {id: a, prompt: hi, model: gpt-4o}\n  - {id: b, prompt: '{{ a }}'}\n")
+async def test_every_step_records_what_a_user_needs(env: Env) -> None:
+    result = await run(env, "name: x\ndefaults: {model: gpt-4o-mini}\nsteps:\n  - {id: a, prompt: hi, model: gpt-4o}\n  - {id: b, prompt: '{{ a }}'}\n")
     a, b = result.steps["a"], result.steps["b"]
     assert (a.model, b.model) == ("mock-gpt-4o", "mock-gpt-4o-mini")
     assert a.prompt == "hi" and a.output and a.attempt == 1 and a.latency_ms is not None
     assert a.usage.total_tokens > 0 and a.started_at and a.finished_at
 
 
-async def test_conversation_mode_sends_history(store: Store) -> None:
+async def test_conversation_mode_sends_history(env: Env) -> None:
     provider = RecordingProvider()
     text = "name: chat\ndefaults: {system: Be brief.}\nsteps:\n  - {id: one, prompt: First}\n  - {id: two, prompt: Second}\n  - {id: three, prompt: Third}\n"
-    result = await run(store, text, provider)
+    result = await run(env, text, provider)
     assert result.status.value == "succeeded"
     last = provider.requests[-1].messages
     assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant", "user"]
@@ -82,13 +82,13 @@ steps:
 """
 
 
-async def test_when_skips_and_skipping_propagates_unless_a_when_says_otherwise(store: Store) -> None:
+async def test_when_skips_and_skipping_propagates_unless_a_when_says_otherwise(env: Env) -> None:
     provider = RecordingProvider()
-    result = await run(store, CONDITIONS, provider)
+    result = await run(env, CONDITIONS, provider)
     assert statuses(result) == {"gate": "succeeded", "maybe": "skipped", "after_maybe": "skipped", "rescue": "succeeded"}
     assert result.status.value == "succeeded"
     assert len(provider.requests) == 2
-    result = await run(store, CONDITIONS, RecordingProvider(), go=True)
+    result = await run(env, CONDITIONS, RecordingProvider(), go=True)
     assert statuses(result) == {"gate": "succeeded", "maybe": "succeeded", "after_maybe": "succeeded", "rescue": "skipped"}
 
 
@@ -100,41 +100,41 @@ def fail_on(word: str, error: Exception, times: int = 10**9):  # noqa: ANN201
     return fail
 
 
-async def test_a_terminal_error_fails_fast_with_the_step_named(store: Store) -> None:
+async def test_a_terminal_error_fails_fast_with_the_step_named(env: Env) -> None:
     text = "name: x\nsteps:\n  - {id: a, prompt: ok}\n  - {id: b, prompt: 'boom {{ a }}'}\n  - {id: c, prompt: '{{ b }}'}\n"
     provider = RecordingProvider(fail=fail_on("boom", ProviderAuthError("bad key")))
-    result = await run(store, text, provider)
+    result = await run(env, text, provider)
     assert result.status.value == "failed"
     assert statuses(result) == {"a": "succeeded", "b": "failed", "c": "cancelled"}
     assert result.error is not None and result.error.step_id == "b" and "bad key" in result.error.message
     assert len(provider.requests) == 2  # b was not retried, c never ran
 
 
-async def test_transient_errors_retry_the_step_then_succeed(store: Store) -> None:
+async def test_transient_errors_retry_the_step_then_succeed(env: Env) -> None:
     text = "name: x\nsteps:\n  - {id: a, prompt: flaky, retry: {max_attempts: 3, initial_delay: 0}, timeout: 0.2}\n"
     provider = RecordingProvider(fail=fail_on("flaky", ProviderTransient("503", retry_after=5), times=2))
-    result = await run(store, text, provider)
+    result = await run(env, text, provider)
     assert result.status.value == "succeeded"
     assert result.steps["a"].attempt == 3
 
 
-async def test_transient_errors_give_up_after_max_attempts(store: Store) -> None:
+async def test_transient_errors_give_up_after_max_attempts(env: Env) -> None:
     text = "name: x\nsteps:\n  - {id: a, prompt: flaky, retry: {max_attempts: 2, initial_delay: 0}, timeout: 0.2}\n"
-    result = await run(store, text, RecordingProvider(fail=fail_on("flaky", ProviderTransient("503", retry_after=5))))
+    result = await run(env, text, RecordingProvider(fail=fail_on("flaky", ProviderTransient("503", retry_after=5))))
     assert result.status.value == "failed"
     assert result.error is not None and "gave up after 2 attempts" in result.error.message
 
 
-async def test_a_template_that_fails_at_run_time_fails_the_step(store: Store) -> None:
+async def test_a_template_that_fails_at_run_time_fails_the_step(env: Env) -> None:
     text = "name: x\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: \"{{ steps.a.output ~ ('x' * 1000000) }}\"}\n"
-    result = await run(store, text)
+    result = await run(env, text)
     assert statuses(result)["b"] == "failed"
     assert result.error is not None and result.error.type == "template-error"
 
 
-async def test_event_log_is_gapless_and_matches_the_final_states(store: Store) -> None:
-    result = await run(store, FANOUT)
-    events = await store.events(result.id)
+async def test_event_log_is_gapless_and_matches_the_final_states(env: Env) -> None:
+    result = await run(env, FANOUT)
+    events = await env.store.events(result.id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     last: dict[str, str] = {}
     for e in events:
@@ -144,26 +144,26 @@ async def test_event_log_is_gapless_and_matches_the_final_states(store: Store) -
     assert events[-1].type == "run.succeeded"
 
 
-async def test_a_duplicate_message_neither_calls_the_model_twice_nor_writes_twice(store: Store) -> None:
+async def test_a_duplicate_message_neither_calls_the_model_twice_nor_writes_twice(env: Env) -> None:
     provider = RecordingProvider()
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider)
+    engine = Engine(env.store, queue, provider)
     plan = parse_workflow("name: x\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: '{{ a }}'}\n")
-    started = await engine.start(plan, {})
+    started = await engine.start(plan, {}, owner_id=env.owner)
     message = StepMessage(started.id, "a")
     assert await engine.process(message) is True
     assert await engine.process(message) is False  # duplicate: acknowledged, nothing done
     assert len(provider.requests) == 1
-    events = await store.events(started.id)
+    events = await env.store.events(started.id)
     assert sum(e.type == "step.succeeded" and e.step_id == "a" for e in events) == 1
     assert sum(e.type == "step.queued" and e.step_id == "b" for e in events) == 1
     queue.close()
 
 
 @pytest.mark.parametrize("n", [1, 10])
-async def test_ten_independent_steps_overlap(store: Store, n: int) -> None:
+async def test_ten_independent_steps_overlap(env: Env, n: int) -> None:
     steps = "\n".join(f"  - {{id: s{i}, prompt: 'task {i} {{{{ inputs.x }}}}'}}" for i in range(n))
     provider = RecordingProvider(delay=0.05)
-    result = await run(store, f"name: p\nconversation: false\ninputs: {{x: {{default: y}}}}\nsteps:\n{steps}\n", provider)
+    result = await run(env, f"name: p\nconversation: false\ninputs: {{x: {{default: y}}}}\nsteps:\n{steps}\n", provider)
     assert result.status.value == "succeeded"
     assert provider.peak == n

@@ -23,6 +23,7 @@ async def run_local(
     default_model: str = "gpt-4o",
     concurrency: int = 64,
     store: Store | None = None,
+    owner_id: str | None = None,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
@@ -31,7 +32,7 @@ async def run_local(
     engine = Engine(store, queue, provider, default_model=default_model)
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
-        run = await engine.start(plan, inputs, mode=Mode.AUTO)
+        run = await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
         seq = 0
         while True:
             events = await store.events(run.id, seq, wait=5.0)

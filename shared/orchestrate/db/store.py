@@ -1,0 +1,204 @@
+"""The engine's Store on PostgreSQL (psycopg 3, async pool).
+
+Each protocol phase is one SQL function (see the run-protocol migration), so a claim
+costs one round trip and a completion two (record the outcome and read the run; apply
+the engine's decisions and commit), pipelined. No server-side prepared statements and
+no session state outlive a transaction, so Supabase's transaction pooler works.
+
+User-scoped calls (``user_id=...``) run as that user inside the transaction
+(``role authenticated`` + ``request.jwt.claims``), so RLS guards every row they touch."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from ..engine.decide import Transition
+from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage
+from ..engine.store import Applied, Claim, Decider, Outcome, Retry, Success, outcome_event, transition_events
+
+_POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
+
+
+class PostgresStore:
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, conninfo: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"prepare_threshold": None, "autocommit": True},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=10)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def _tx(self, user_id: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            if user_id is not None:
+                claims = json.dumps({"sub": user_id, "role": "authenticated", "aud": "authenticated"})
+                await conn.execute(
+                    "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)", (claims,)
+                )
+            yield conn
+
+    async def create_run(self, run: RunState, transition: Transition, *, idempotency_key: str | None = None, request_hash: str | None = None) -> RunState:
+        if run.owner_id is None:
+            raise ValueError("a run stored in Postgres needs an owner_id")
+        payload = {
+            "id": run.id,
+            "owner_id": run.owner_id,
+            "workflow_id": run.workflow_id,
+            "spec": run.spec,
+            "inputs": run.inputs,
+            "mode": run.mode.value,
+            "webhook_url": run.webhook_url,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+        }
+        steps = [{"id": s.step_id, "position": s.position} for s in run.steps.values()]
+        events = [("run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value}), *transition_events(transition)]
+        async with self._tx(run.owner_id) as conn:
+            cur = await conn.execute(
+                "select orchestrate.create_run(%s, %s, %s)", (Jsonb(payload), Jsonb(steps), Jsonb(_transition(transition, events)))
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return run_from_json(row[0])
+
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float) -> Claim | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("select orchestrate.claim_step(%s, %s, %s)", (run_id, step_id, lease_seconds))
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Claim(run_from_json(row[0]["run"]), step_id, row[0]["attempt"])
+
+    async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "select orchestrate.record_outcome(%s, %s, %s, %s)",
+                (claim.run.id, claim.step_id, claim.attempt, Jsonb(_outcome(claim, outcome))),
+            )
+            row = await cur.fetchone()
+            if row is None or row[0] is None:
+                return None
+            if isinstance(outcome, Retry):
+                return Applied([claim.step_id], delay=outcome.delay)
+            run = run_from_json(row[0])
+            transition = decide(run)
+            await conn.execute(
+                "select orchestrate.apply_transition(%s, %s, %s)",
+                (run.id, run.owner_id, Jsonb(_transition(transition, transition_events(transition)))),
+            )
+        return Applied(list(transition.queue), finished=transition.finish is not None)
+
+    async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
+        async with self._tx(user_id) as conn:
+            cur = await conn.execute("select orchestrate.run_json(%s)", (run_id,))
+            row = await cur.fetchone()
+        return run_from_json(row[0]) if row and row[0] else None
+
+    async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            async with self._tx(user_id) as conn:
+                cur = await conn.execute(
+                    "select seq, type, step_id, data, created_at from public.run_events where run_id = %s and seq > %s order by seq",
+                    (run_id, after),
+                )
+                rows = await cur.fetchall()
+            if rows or asyncio.get_running_loop().time() >= deadline:
+                return [Event(run_id, seq, type_, step_id, data, created_at) for seq, type_, step_id, data, created_at in rows]
+            await asyncio.sleep(_POLL)
+
+
+def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
+    type_, step_id, data = outcome_event(claim.step_id, claim.attempt, outcome)
+    base: dict[str, Any] = {"prompt": outcome.prompt, "event": {"type": type_, "step_id": step_id, "data": data}}
+    if isinstance(outcome, Success):
+        return {
+            **base,
+            "kind": "success",
+            "output": outcome.output,
+            "outputs": outcome.outputs,
+            "model": outcome.model,
+            "usage": outcome.usage.to_dict(),
+            "latency_ms": outcome.latency_ms,
+        }
+    if isinstance(outcome, Retry):
+        return {**base, "kind": "retry", "error": outcome.error.to_dict(), "delay": outcome.delay}
+    return {**base, "kind": "failure", "error": outcome.error.to_dict()}
+
+
+def _transition(t: Transition, events: list[tuple[str, str | None, dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "queue": t.queue,
+        "skip": t.skip,
+        "fail": {sid: e.to_dict() for sid, e in t.fail.items()},
+        "cancel": t.cancel,
+        "finish": t.finish.value if t.finish else None,
+        "error": t.error.to_dict() if t.error else None,
+        "outputs": t.outputs,
+        "events": [{"type": type_, "step_id": sid, "data": data} for type_, sid, data in events],
+    }
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def run_from_json(data: dict[str, Any]) -> RunState:
+    steps = {
+        s["step_id"]: StepState(
+            step_id=s["step_id"],
+            position=s["position"],
+            status=StepStatus(s["status"]),
+            attempt=s["attempt"],
+            prompt=s["prompt"],
+            output=s["output"],
+            outputs=s["outputs"],
+            error=ErrorInfo.from_dict(s["error"]),
+            model=s["model"],
+            usage=Usage.from_dict(s["usage"]),
+            latency_ms=s["latency_ms"],
+            queued_at=_ts(s["queued_at"]),
+            started_at=_ts(s["started_at"]),
+            finished_at=_ts(s["finished_at"]),
+            lease_until=_ts(s["lease_until"]),
+            not_before=_ts(s["not_before"]),
+        )
+        for s in data["steps"]
+    }
+    return RunState(
+        id=data["id"],
+        spec=data["spec"],
+        inputs=data["inputs"],
+        status=RunStatus(data["status"]),
+        mode=Mode(data["mode"]),
+        owner_id=data["owner_id"],
+        workflow_id=data["workflow_id"],
+        outputs=data["outputs"],
+        error=ErrorInfo.from_dict(data["error"]),
+        usage=Usage.from_dict(data["usage"]),
+        webhook_url=data["webhook_url"],
+        created_at=_ts(data["created_at"]) or dt.datetime.now(dt.UTC),
+        started_at=_ts(data["started_at"]),
+        finished_at=_ts(data["finished_at"]),
+        steps=steps,
+    )

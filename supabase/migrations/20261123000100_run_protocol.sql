@@ -1,0 +1,189 @@
+-- The run protocol as SQL functions, so each phase of a step is one round trip:
+-- claim (one call), record the outcome (one call), apply the engine's decisions
+-- (one call). The decisions themselves (what is ready, skipped, finished) are made by
+-- the engine in Python; these functions only apply them, under the run row's lock.
+--
+-- They live in a schema of their own, not exposed through the Data API, and are
+-- `security invoker`: called as `authenticated`, RLS still holds.
+
+create schema if not exists orchestrate;
+
+-- Append events to a run's log: one bump of runs.last_seq (which locks the run row,
+-- keeping seq gapless) for any number of events. p_events: [{type, step_id, data}].
+create or replace function orchestrate.append_events(p_run uuid, p_owner uuid, p_events jsonb)
+returns bigint
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_n integer := jsonb_array_length(p_events);
+  v_last bigint;
+begin
+  if v_n = 0 then
+    return null;
+  end if;
+  update public.runs set last_seq = last_seq + v_n where id = p_run returning last_seq into v_last;
+  insert into public.run_events (run_id, seq, owner_id, type, step_id, data)
+  select p_run, v_last - v_n + e.ordinality, p_owner, e.value ->> 'type', e.value ->> 'step_id',
+         coalesce(e.value -> 'data', '{}'::jsonb)
+  from jsonb_array_elements(p_events) with ordinality as e;
+  return v_last;
+end
+$$;
+
+-- The run with every step, as the engine reads it.
+create or replace function orchestrate.run_json(p_run uuid)
+returns jsonb
+  language sql stable set search_path to ''
+as $$
+  select to_jsonb(r) - 'last_seq' - 'request_hash' || jsonb_build_object(
+    'steps', coalesce((
+      select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' order by s.position)
+      from public.step_runs s where s.run_id = r.id), '[]'::jsonb))
+  from public.runs r where r.id = p_run
+$$;
+
+-- Apply a transition decided by the engine: {queue: [ids], skip: {id: reason},
+-- fail: {id: error}, cancel: [ids], finish: status|null, error, outputs, events: [...]}.
+create or replace function orchestrate.apply_transition(p_run uuid, p_owner uuid, p_t jsonb)
+returns void
+  language plpgsql set search_path to ''
+as $$
+begin
+  update public.step_runs s set status = 'queued', queued_at = now(), not_before = null
+    where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'queue'));
+  update public.step_runs s set status = 'skipped', finished_at = now()
+    where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'skip'));
+  update public.step_runs s set status = 'failed', finished_at = now(), error = p_t -> 'fail' -> s.step_id
+    where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'fail'));
+  update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null
+    where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'cancel'));
+  if p_t ->> 'finish' is not null then
+    update public.runs r set
+      status = p_t ->> 'finish',
+      finished_at = now(),
+      error = nullif(p_t -> 'error', 'null'::jsonb),
+      outputs = nullif(p_t -> 'outputs', 'null'::jsonb),
+      usage = (
+        select jsonb_build_object(
+          'prompt_tokens', coalesce(sum((s.usage ->> 'prompt_tokens')::bigint), 0),
+          'completion_tokens', coalesce(sum((s.usage ->> 'completion_tokens')::bigint), 0),
+          'total_tokens', coalesce(sum((s.usage ->> 'total_tokens')::bigint), 0))
+        from public.step_runs s where s.run_id = p_run)
+    where r.id = p_run;
+  end if;
+  perform orchestrate.append_events(p_run, p_owner, coalesce(p_t -> 'events', '[]'::jsonb));
+end
+$$;
+
+-- Start: insert the run and its steps and apply the first decisions, atomically.
+create or replace function orchestrate.create_run(p_run jsonb, p_steps jsonb, p_t jsonb)
+returns jsonb
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_id uuid := (p_run ->> 'id')::uuid;
+  v_owner uuid := (p_run ->> 'owner_id')::uuid;
+begin
+  insert into public.runs (id, owner_id, workflow_id, spec, inputs, mode, webhook_url, idempotency_key, request_hash)
+  values (v_id, v_owner, (p_run ->> 'workflow_id')::uuid, p_run -> 'spec', p_run -> 'inputs',
+          coalesce(p_run ->> 'mode', 'auto'), p_run ->> 'webhook_url', p_run ->> 'idempotency_key',
+          p_run ->> 'request_hash');
+  insert into public.step_runs (run_id, owner_id, step_id, position)
+  select v_id, v_owner, s.value ->> 'id', (s.value ->> 'position')::int
+  from jsonb_array_elements(p_steps) as s;
+  perform orchestrate.apply_transition(v_id, v_owner, p_t);
+  return orchestrate.run_json(v_id);
+end
+$$;
+
+-- Claim: a queued step (or a running one whose lease lapsed) of a queued or running
+-- run. Returns the run with its steps and the new attempt, or null: a duplicate or
+-- stale message, to be acknowledged.
+create or replace function orchestrate.claim_step(p_run uuid, p_step text, p_lease double precision)
+returns jsonb
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_run public.runs%rowtype;
+  v_attempt integer;
+  v_events jsonb;
+begin
+  -- Lock the run first, as completion does, so the two never deadlock.
+  select * into v_run from public.runs where id = p_run for update;
+  if not found or v_run.status not in ('queued', 'running') then
+    return null;
+  end if;
+  update public.step_runs s
+     set status = 'running', attempt = s.attempt + 1, started_at = now(),
+         lease_until = now() + make_interval(secs => p_lease)
+   where s.run_id = p_run and s.step_id = p_step
+     and ((s.status = 'queued' and (s.not_before is null or s.not_before <= now()))
+          or (s.status = 'running' and s.lease_until < now()))
+  returning s.attempt into v_attempt;
+  if v_attempt is null then
+    return null;
+  end if;
+  v_events := jsonb_build_array(jsonb_build_object('type', 'step.started', 'step_id', p_step,
+                                                   'data', jsonb_build_object('attempt', v_attempt)));
+  if v_run.status = 'queued' then
+    update public.runs set status = 'running', started_at = now() where id = p_run;
+    v_events := jsonb_build_array(jsonb_build_object('type', 'run.started')) || v_events;
+  end if;
+  perform orchestrate.append_events(p_run, v_run.owner_id, v_events);
+  return jsonb_build_object('attempt', v_attempt, 'run', orchestrate.run_json(p_run));
+end
+$$;
+
+-- Record an outcome if the claim is still current (status running, same attempt);
+-- null otherwise: a newer claim owns the step and this late result is discarded.
+-- p_o: {kind: success|retry|failure, prompt, output, outputs, model, usage,
+-- latency_ms, error, delay, event: {type, step_id, data}}.
+-- Returns the run with its steps (for the engine's decisions) after a success or a
+-- failure; after a retry, only {"retry": true}.
+create or replace function orchestrate.record_outcome(p_run uuid, p_step text, p_attempt integer, p_o jsonb)
+returns jsonb
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_owner uuid;
+  v_kind text := p_o ->> 'kind';
+begin
+  select owner_id into v_owner from public.runs where id = p_run for update;
+  if not found then
+    return null;
+  end if;
+  update public.step_runs s set
+    status = case v_kind when 'success' then 'succeeded' when 'retry' then 'queued' else 'failed' end,
+    prompt = coalesce(p_o ->> 'prompt', s.prompt),
+    output = case when v_kind = 'success' then p_o ->> 'output' else s.output end,
+    outputs = case when v_kind = 'success' then nullif(p_o -> 'outputs', 'null'::jsonb) else s.outputs end,
+    model = coalesce(p_o ->> 'model', s.model),
+    usage = case when v_kind = 'success' then p_o -> 'usage' else s.usage end,
+    latency_ms = case when v_kind = 'success' then (p_o ->> 'latency_ms')::int else s.latency_ms end,
+    error = case when v_kind = 'success' then null else p_o -> 'error' end,
+    lease_until = null,
+    finished_at = case when v_kind = 'retry' then null else now() end,
+    queued_at = case when v_kind = 'retry' then now() else s.queued_at end,
+    not_before = case when v_kind = 'retry' then now() + make_interval(secs => (p_o ->> 'delay')::double precision) else null end
+  where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt;
+  if not found then
+    return null;
+  end if;
+  perform orchestrate.append_events(p_run, v_owner, jsonb_build_array(p_o -> 'event'));
+  if v_kind = 'retry' then
+    return jsonb_build_object('retry', true);
+  end if;
+  return orchestrate.run_json(p_run);
+end
+$$;
+
+revoke all on schema orchestrate from public;
+grant usage on schema orchestrate to authenticated, service_role;
+revoke all on all functions in schema orchestrate from public, anon;
+-- A signed-in user may start runs and read them (RLS applies); only the service
+-- role runs steps.
+grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb),
+  orchestrate.run_json(uuid), orchestrate.apply_transition(uuid, uuid, jsonb),
+  orchestrate.append_events(uuid, uuid, jsonb) to authenticated, service_role;
+grant execute on function orchestrate.claim_step(uuid, text, double precision),
+  orchestrate.record_outcome(uuid, text, integer, jsonb) to service_role;
