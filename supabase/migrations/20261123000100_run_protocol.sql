@@ -8,6 +8,12 @@
 
 create schema if not exists orchestrate;
 
+-- Bumped by every change the engine's decisions depend on (a step finishing, being
+-- queued, skipped or cancelled; the run's status), not by claims. A completion
+-- carries the version its decisions were made on, and applies them only if it still
+-- holds (optimistic concurrency): one round trip, exact fan-in.
+alter table public.runs add column if not exists version bigint not null default 0;
+
 -- Append events to a run's log: one bump of runs.last_seq (which locks the run row,
 -- keeping seq gapless) for any number of events. p_events: [{type, step_id, data}].
 create or replace function orchestrate.append_events(p_run uuid, p_owner uuid, p_events jsonb)
@@ -62,7 +68,10 @@ begin
       status = p_t ->> 'finish',
       finished_at = now(),
       error = nullif(p_t -> 'error', 'null'::jsonb),
-      outputs = nullif(p_t -> 'outputs', 'null'::jsonb),
+      -- a run's outputs: each succeeded step's structured outputs, or its text
+      outputs = case when p_t ->> 'finish' = 'succeeded' then (
+        select jsonb_object_agg(s.step_id, coalesce(s.outputs, to_jsonb(s.output)))
+        from public.step_runs s where s.run_id = p_run and s.status = 'succeeded') end,
       usage = (
         select jsonb_build_object(
           'prompt_tokens', coalesce(sum((s.usage ->> 'prompt_tokens')::bigint), 0),
@@ -71,6 +80,7 @@ begin
         from public.step_runs s where s.run_id = p_run)
     where r.id = p_run;
   end if;
+  update public.runs set version = version + 1 where id = p_run;
   perform orchestrate.append_events(p_run, p_owner, coalesce(p_t -> 'events', '[]'::jsonb));
 end
 $$;
@@ -96,10 +106,29 @@ begin
 end
 $$;
 
+-- The run as a claim needs it: the run's fields (the spec only when asked: the engine
+-- caches plans), every step's status, and the full rows of the steps in p_need (all
+-- when p_need is null): what the prompt and the decisions after it will read.
+create or replace function orchestrate.run_view(p_run uuid, p_need text[], p_with_spec boolean)
+returns jsonb
+  language sql stable set search_path to ''
+as $$
+  select (to_jsonb(r) - 'last_seq' - 'request_hash' - 'spec')
+    || case when p_with_spec then jsonb_build_object('spec', r.spec) else '{}'::jsonb end
+    || jsonb_build_object(
+      'statuses', (select jsonb_object_agg(s.step_id, s.status) from public.step_runs s where s.run_id = r.id),
+      'steps', coalesce((
+        select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at')
+        from public.step_runs s
+        where s.run_id = r.id and (p_need is null or s.step_id = any (p_need))), '[]'::jsonb))
+  from public.runs r where r.id = p_run
+$$;
+
 -- Claim: a queued step (or a running one whose lease lapsed) of a queued or running
--- run. Returns the run with its steps and the new attempt, or null: a duplicate or
--- stale message, to be acknowledged.
-create or replace function orchestrate.claim_step(p_run uuid, p_step text, p_lease double precision)
+-- run. Returns {attempt, run: run_view(...)}, or null: a duplicate or stale message,
+-- to be acknowledged.
+create or replace function orchestrate.claim_step(
+  p_run uuid, p_step text, p_lease double precision, p_need text[] default null, p_with_spec boolean default true)
 returns jsonb
   language plpgsql set search_path to ''
 as $$
@@ -130,27 +159,35 @@ begin
     v_events := jsonb_build_array(jsonb_build_object('type', 'run.started')) || v_events;
   end if;
   perform orchestrate.append_events(p_run, v_run.owner_id, v_events);
-  return jsonb_build_object('attempt', v_attempt, 'run', orchestrate.run_json(p_run));
+  return jsonb_build_object('attempt', v_attempt, 'run', orchestrate.run_view(p_run, p_need, p_with_spec));
 end
 $$;
 
--- Record an outcome if the claim is still current (status running, same attempt);
--- null otherwise: a newer claim owns the step and this late result is discarded.
--- p_o: {kind: success|retry|failure, prompt, output, outputs, model, usage,
--- latency_ms, error, delay, event: {type, step_id, data}}.
--- Returns the run with its steps (for the engine's decisions) after a success or a
--- failure; after a retry, only {"retry": true}.
-create or replace function orchestrate.record_outcome(p_run uuid, p_step text, p_attempt integer, p_o jsonb)
+-- Complete a claimed step in one call. p_o is the outcome: {kind: success|retry|
+-- failure, prompt, output, outputs, model, usage, latency_ms, error, delay, event}.
+-- p_t is the transition the engine decided assuming run version p_version.
+-- Returns {"status": "stale"} when the claim is no longer current (a newer claim owns
+-- the step: this late result is discarded), {"status": "conflict", "run": ...} when
+-- the run changed since p_version (nothing written: decide again on the fresh run),
+-- else {"status": "applied"}.
+create or replace function orchestrate.complete_step(
+  p_run uuid, p_step text, p_attempt integer, p_o jsonb, p_t jsonb, p_version bigint, p_need text[] default null)
 returns jsonb
   language plpgsql set search_path to ''
 as $$
 declare
-  v_owner uuid;
+  v_run public.runs%rowtype;
   v_kind text := p_o ->> 'kind';
 begin
-  select owner_id into v_owner from public.runs where id = p_run for update;
-  if not found then
-    return null;
+  select * into v_run from public.runs where id = p_run for update;
+  if not found or not exists (
+    select 1 from public.step_runs s
+    where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt
+  ) then
+    return jsonb_build_object('status', 'stale');
+  end if;
+  if v_kind <> 'retry' and v_run.version <> p_version then
+    return jsonb_build_object('status', 'conflict', 'run', orchestrate.run_view(p_run, p_need, false));
   end if;
   update public.step_runs s set
     status = case v_kind when 'success' then 'succeeded' when 'retry' then 'queued' else 'failed' end,
@@ -165,15 +202,12 @@ begin
     finished_at = case when v_kind = 'retry' then null else now() end,
     queued_at = case when v_kind = 'retry' then now() else s.queued_at end,
     not_before = case when v_kind = 'retry' then now() + make_interval(secs => (p_o ->> 'delay')::double precision) else null end
-  where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt;
-  if not found then
-    return null;
+  where s.run_id = p_run and s.step_id = p_step;
+  perform orchestrate.append_events(p_run, v_run.owner_id, jsonb_build_array(p_o -> 'event'));
+  if v_kind <> 'retry' then
+    perform orchestrate.apply_transition(p_run, v_run.owner_id, p_t);
   end if;
-  perform orchestrate.append_events(p_run, v_owner, jsonb_build_array(p_o -> 'event'));
-  if v_kind = 'retry' then
-    return jsonb_build_object('retry', true);
-  end if;
-  return orchestrate.run_json(p_run);
+  return jsonb_build_object('status', 'applied');
 end
 $$;
 
@@ -185,5 +219,6 @@ revoke all on all functions in schema orchestrate from public, anon;
 grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb),
   orchestrate.run_json(uuid), orchestrate.apply_transition(uuid, uuid, jsonb),
   orchestrate.append_events(uuid, uuid, jsonb) to authenticated, service_role;
-grant execute on function orchestrate.claim_step(uuid, text, double precision),
-  orchestrate.record_outcome(uuid, text, integer, jsonb) to service_role;
+grant execute on function orchestrate.claim_step(uuid, text, double precision, text[], boolean),
+  orchestrate.complete_step(uuid, text, integer, jsonb, jsonb, bigint, text[]),
+  orchestrate.run_view(uuid, text[], boolean) to service_role;

@@ -1,8 +1,7 @@
 """The engine's Store on PostgreSQL (psycopg 3, async pool).
 
-Each protocol phase is one SQL function (see the run-protocol migration), so a claim
-costs one round trip and a completion two (record the outcome and read the run; apply
-the engine's decisions and commit), pipelined. No server-side prepared statements and
+Each protocol phase is one SQL function (see the run-protocol migration): a claim is
+one round trip, and so is a completion in the common case (see ``complete``). No server-side prepared statements and
 no session state outlive a transaction, so Supabase's transaction pooler works.
 
 User-scoped calls (``user_id=...``) run as that user inside the transaction
@@ -11,9 +10,10 @@ User-scoped calls (``user_id=...``) run as that user inside the transaction
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Transition
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Decider, Outcome, Retry, Success, outcome_event, transition_events
+from ..engine.store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
 
@@ -81,31 +81,44 @@ class PostgresStore:
         assert row is not None
         return run_from_json(row[0])
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float) -> Claim | None:
+    async def claim(
+        self, run_id: str, step_id: str, lease_seconds: float, *, need: Collection[str] | None = None, with_spec: bool = True
+    ) -> Claim | None:
         async with self.pool.connection() as conn:
-            cur = await conn.execute("select orchestrate.claim_step(%s, %s, %s)", (run_id, step_id, lease_seconds))
+            cur = await conn.execute(
+                "select orchestrate.claim_step(%s, %s, %s, %s, %s)",
+                (run_id, step_id, lease_seconds, list(need) if need is not None else None, with_spec),
+            )
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
-        return Claim(run_from_json(row[0]["run"]), step_id, row[0]["attempt"])
+        return Claim(run_from_json(row[0]["run"]), step_id, row[0]["attempt"], frozenset(need) if need is not None else None)
 
     async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                "select orchestrate.record_outcome(%s, %s, %s, %s)",
-                (claim.run.id, claim.step_id, claim.attempt, Jsonb(_outcome(claim, outcome))),
-            )
-            row = await cur.fetchone()
-            if row is None or row[0] is None:
+        """One call: the transition is decided on the claim's view of the run and
+        applied only if the run's version still matches; on a conflict (a sibling
+        finished meanwhile) decide again on the fresh view and retry."""
+        record = _outcome(claim, outcome)
+        need = sorted(claim.need) if claim.need is not None else None
+        run = claim.run
+        while True:
+            transition = Transition() if isinstance(outcome, Retry) else decide(_with_outcome(run, claim, outcome))
+            events = transition_events(transition)
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "select orchestrate.complete_step(%s, %s, %s, %s, %s, %s, %s)",
+                    (run.id, claim.step_id, claim.attempt, Jsonb(record), Jsonb(_transition(transition, events)), run.version, need),
+                )
+                row = await cur.fetchone()
+            assert row is not None
+            result = row[0]
+            if result["status"] == "stale":
                 return None
-            if isinstance(outcome, Retry):
-                return Applied([claim.step_id], delay=outcome.delay)
-            run = run_from_json(row[0])
-            transition = decide(run)
-            await conn.execute(
-                "select orchestrate.apply_transition(%s, %s, %s)",
-                (run.id, run.owner_id, Jsonb(_transition(transition, transition_events(transition)))),
-            )
+            if result["status"] == "applied":
+                break
+            run = run_from_json(result["run"], base=claim.run)
+        if isinstance(outcome, Retry):
+            return Applied([claim.step_id], delay=outcome.delay)
         return Applied(list(transition.queue), finished=transition.finish is not None)
 
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
@@ -154,7 +167,6 @@ def _transition(t: Transition, events: list[tuple[str, str | None, dict[str, Any
         "cancel": t.cancel,
         "finish": t.finish.value if t.finish else None,
         "error": t.error.to_dict() if t.error else None,
-        "outputs": t.outputs,
         "events": [{"type": type_, "step_id": sid, "data": data} for type_, sid, data in events],
     }
 
@@ -163,31 +175,48 @@ def _ts(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
-def run_from_json(data: dict[str, Any]) -> RunState:
-    steps = {
-        s["step_id"]: StepState(
-            step_id=s["step_id"],
-            position=s["position"],
-            status=StepStatus(s["status"]),
-            attempt=s["attempt"],
-            prompt=s["prompt"],
-            output=s["output"],
-            outputs=s["outputs"],
-            error=ErrorInfo.from_dict(s["error"]),
-            model=s["model"],
-            usage=Usage.from_dict(s["usage"]),
-            latency_ms=s["latency_ms"],
-            queued_at=_ts(s["queued_at"]),
-            started_at=_ts(s["started_at"]),
-            finished_at=_ts(s["finished_at"]),
-            lease_until=_ts(s["lease_until"]),
-            not_before=_ts(s["not_before"]),
-        )
-        for s in data["steps"]
-    }
+def _with_outcome(run: RunState, claim: Claim, outcome: Outcome) -> RunState:
+    """The run as it will be once this outcome is recorded."""
+    step = dataclasses.replace(run.steps[claim.step_id], prompt=outcome.prompt)
+    if isinstance(outcome, Success):
+        step.status, step.output, step.outputs, step.error = StepStatus.SUCCEEDED, outcome.output, outcome.outputs, None
+    elif isinstance(outcome, Failure):
+        step.status, step.error = StepStatus.FAILED, outcome.error
+    return dataclasses.replace(run, steps={**run.steps, claim.step_id: step})
+
+
+def _step(s: dict[str, Any]) -> StepState:
+    return StepState(
+        step_id=s["step_id"],
+        position=s["position"],
+        status=StepStatus(s["status"]),
+        attempt=s["attempt"],
+        prompt=s["prompt"],
+        output=s["output"],
+        outputs=s["outputs"],
+        error=ErrorInfo.from_dict(s["error"]),
+        model=s["model"],
+        usage=Usage.from_dict(s["usage"]),
+        latency_ms=s["latency_ms"],
+        queued_at=_ts(s["queued_at"]),
+        started_at=_ts(s["started_at"]),
+        finished_at=_ts(s["finished_at"]),
+        lease_until=_ts(s["lease_until"]),
+        not_before=_ts(s["not_before"]),
+    )
+
+
+def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunState:
+    """A run from ``run_json`` (every step in full) or ``run_view`` (every step's
+    status, some in full; ``spec`` only if asked for, else taken from ``base``)."""
+    full = {s["step_id"]: _step(s) for s in data["steps"]}
+    if "statuses" in data:
+        steps = {sid: full.get(sid) or StepState(sid, 0, StepStatus(status)) for sid, status in data["statuses"].items()}
+    else:
+        steps = dict(sorted(full.items(), key=lambda kv: kv[1].position))
     return RunState(
         id=data["id"],
-        spec=data["spec"],
+        spec=data["spec"] if "spec" in data else (base.spec if base else {}),
         inputs=data["inputs"],
         status=RunStatus(data["status"]),
         mode=Mode(data["mode"]),
@@ -201,4 +230,5 @@ def run_from_json(data: dict[str, Any]) -> RunState:
         started_at=_ts(data["started_at"]),
         finished_at=_ts(data["finished_at"]),
         steps=steps,
+        version=data.get("version", 0),
     )

@@ -27,6 +27,7 @@ from .store import Applied, Claim, Failure, Outcome, Retry, Store, Success
 log = logging.getLogger("orchestrate.engine")
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
+MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 
 
 class Engine:
@@ -70,9 +71,11 @@ class Engine:
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
         """Handle one queue message. Returns False when there was nothing to do
         (duplicate, stale, paused or finished run): the message is acknowledged."""
-        plan = self._plans.get(message.run_id)
-        lease = lease_seconds or (plan.steps[message.step_id].step.timeout + LEASE_MARGIN if plan and message.step_id in plan.steps else 900.0 + LEASE_MARGIN)
-        claim = await self.store.claim(message.run_id, message.step_id, lease)
+        cached = self._plans.get(message.run_id)
+        known = cached is not None and message.step_id in cached.steps
+        lease = lease_seconds or (cached.steps[message.step_id].step.timeout + LEASE_MARGIN if known else MAX_LEASE)  # type: ignore[union-attr]
+        need = decide.needed_steps(cached, message.step_id) if known else None  # type: ignore[arg-type]
+        claim = await self.store.claim(message.run_id, message.step_id, lease, need=need, with_spec=cached is None)
         if claim is None:
             return False
         plan = self.plan_for(claim.run)

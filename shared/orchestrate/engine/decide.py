@@ -24,7 +24,6 @@ class Transition:
     cancel: list[str] = field(default_factory=list)
     finish: RunStatus | None = None
     error: ErrorInfo | None = None
-    outputs: dict[str, Any] | None = None
 
 
 def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> Transition:
@@ -62,8 +61,7 @@ def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState
         first = out.fail.get(failed[0]) or steps[failed[0]].error
         _fail_fast(out, status, first or ErrorInfo("step-failed", f"step '{failed[0]}' failed", failed[0]))
     elif all(s.finished for s in status.values()):
-        out.finish = RunStatus.SUCCEEDED
-        out.outputs = run_outputs(plan, steps)
+        out.finish = RunStatus.SUCCEEDED  # the store collects the run's outputs
     return out
 
 
@@ -81,13 +79,22 @@ def _fail_fast(out: Transition, status: dict[str, StepStatus], error: ErrorInfo)
     out.error = error
 
 
-def run_outputs(plan: Plan, steps: Mapping[str, StepState]) -> dict[str, Any]:
+def run_outputs(steps: Mapping[str, StepState]) -> dict[str, Any]:
     """A run's outputs: each succeeded step's structured outputs, or its text."""
-    return {
-        sid: (s.outputs if s.outputs is not None else s.output)
-        for sid, s in steps.items()
-        if s.status is StepStatus.SUCCEEDED and sid in plan.steps
-    }
+    return {sid: (s.outputs if s.outputs is not None else s.output) for sid, s in steps.items() if s.status is StepStatus.SUCCEEDED}
+
+
+def needed_steps(plan: Plan, step_id: str) -> frozenset[str]:
+    """The steps whose results a claim of ``step_id`` must read: its dependencies (the
+    prompt), every earlier step in a conversation (the history), and the dependencies
+    of any step with a ``when`` (the decisions after it may evaluate those)."""
+    need = set(plan.steps[step_id].needs)
+    if plan.conversation:
+        need.update(plan.order[: plan.steps[step_id].index])
+    for sp in plan.steps.values():
+        if sp.step.when is not None:
+            need.update(sp.needs)
+    return frozenset(need)
 
 
 def _step_view(state: StepState, status: StepStatus) -> Any:

@@ -7,11 +7,12 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from .records import Event, RunState, RunStatus, StepStatus, now
 from .store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
-from .decide import Transition
+from .decide import Transition, run_outputs
 
 
 class MemoryStore:
@@ -31,7 +32,9 @@ class MemoryStore:
         await self._notify()
         return copy.deepcopy(run)
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float) -> Claim | None:
+    async def claim(
+        self, run_id: str, step_id: str, lease_seconds: float, *, need: Collection[str] | None = None, with_spec: bool = True
+    ) -> Claim | None:
         run = self._runs.get(run_id)
         step = run.steps.get(step_id) if run else None
         if run is None or step is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
@@ -91,7 +94,7 @@ class MemoryStore:
             run.steps[sid].status, run.steps[sid].finished_at, run.steps[sid].lease_until = StepStatus.CANCELLED, at, None
         if transition.finish is not None:
             run.status, run.finished_at, run.error = transition.finish, at, transition.error
-            run.outputs = transition.outputs
+            run.outputs = run_outputs(run.steps) if transition.finish is RunStatus.SUCCEEDED else None
             total = run.usage
             for s in run.steps.values():
                 total = total + s.usage

@@ -133,6 +133,7 @@ class RunState:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
+    version: int = 0  # bumped by every change decisions depend on (see the Postgres store)
 
     def to_dict(self) -> dict[str, Any]:
         return {

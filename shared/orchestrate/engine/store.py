@@ -4,7 +4,7 @@ appends its events, so the event log always matches the state."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ class Claim:
     run: RunState
     step_id: str
     attempt: int
+    need: frozenset[str] | None = None  # the steps read in full (None: all)
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,19 @@ class Store(Protocol):
         """Insert the run and its steps, apply the first decisions, append events."""
         ...
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float) -> Claim | None:
+    async def claim(
+        self, run_id: str, step_id: str, lease_seconds: float, *, need: Collection[str] | None = None, with_spec: bool = True
+    ) -> Claim | None:
         """Claim a queued step (or one whose lease expired) of a runnable run. None
-        means a duplicate or stale message: acknowledge it and move on."""
+        means a duplicate or stale message: acknowledge it and move on. The claim's run
+        holds every step's status and the full results of the steps in ``need`` (all
+        when None); its spec may be left out when ``with_spec`` is false."""
         ...
 
     async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
-        """Record the outcome if the claim is still current (None otherwise, the
-        result is discarded), apply ``decide``'s transition, append events."""
+        """Record the outcome if the claim is still current (None otherwise: the
+        result is discarded), and apply the transition ``decide`` makes from the run
+        with this outcome in it, atomically with the run's other completions."""
         ...
 
     async def get_run(self, run_id: str) -> RunState | None: ...
