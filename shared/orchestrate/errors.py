@@ -103,3 +103,9 @@ class StepTimeout(ProviderError):
 
 class NotFound(OrchestrateError):
     type = "not-found"
+
+
+class ConflictError(OrchestrateError):
+    """The request conflicts with the resource's state (e.g. resuming a finished run)."""
+
+    type = "conflict"

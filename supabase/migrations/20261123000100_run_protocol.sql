@@ -13,6 +13,8 @@ create schema if not exists orchestrate;
 -- carries the version its decisions were made on, and applies them only if it still
 -- holds (optimistic concurrency): one round trip, exact fan-in.
 alter table public.runs add column if not exists version bigint not null default 0;
+-- Step-by-step mode: how many more claims the run allows before it pauses again.
+alter table public.runs add column if not exists step_budget integer not null default 0;
 
 -- Append events to a run's log: one bump of runs.last_seq (which locks the run row,
 -- keeping seq gapless) for any number of events. p_events: [{type, step_id, data}].
@@ -63,6 +65,9 @@ begin
     where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'fail'));
   update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null
     where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'cancel'));
+  if p_t ->> 'finish' is null and coalesce((p_t ->> 'pause')::boolean, false) then
+    update public.runs set status = 'paused' where id = p_run and status in ('queued', 'running');
+  end if;
   if p_t ->> 'finish' is not null then
     update public.runs r set
       status = p_t ->> 'finish',
@@ -79,6 +84,15 @@ begin
           'total_tokens', coalesce(sum((s.usage ->> 'total_tokens')::bigint), 0))
         from public.step_runs s where s.run_id = p_run)
     where r.id = p_run;
+    -- Finishing records the webhook delivery in the same transaction: it cannot be lost.
+    insert into public.webhook_deliveries (owner_id, run_id, event_type, url, payload)
+    select r.owner_id, r.id, 'run.' || r.status, r.webhook_url,
+           jsonb_build_object(
+             'type', 'run.' || r.status,
+             'timestamp', to_jsonb(now()),
+             'data', jsonb_build_object('id', r.id, 'workflow_id', r.workflow_id, 'status', r.status,
+                                        'outputs', r.outputs, 'usage', r.usage, 'error', r.error))
+    from public.runs r where r.id = p_run and r.webhook_url is not null;
   end if;
   update public.runs set version = version + 1 where id = p_run;
   perform orchestrate.append_events(p_run, p_owner, coalesce(p_t -> 'events', '[]'::jsonb));
@@ -94,10 +108,10 @@ declare
   v_id uuid := (p_run ->> 'id')::uuid;
   v_owner uuid := (p_run ->> 'owner_id')::uuid;
 begin
-  insert into public.runs (id, owner_id, workflow_id, spec, inputs, mode, webhook_url, idempotency_key, request_hash)
+  insert into public.runs (id, owner_id, workflow_id, spec, inputs, mode, webhook_url, idempotency_key, request_hash, step_budget)
   values (v_id, v_owner, (p_run ->> 'workflow_id')::uuid, p_run -> 'spec', p_run -> 'inputs',
           coalesce(p_run ->> 'mode', 'auto'), p_run ->> 'webhook_url', p_run ->> 'idempotency_key',
-          p_run ->> 'request_hash');
+          p_run ->> 'request_hash', case when p_run ->> 'mode' = 'step' then 1 else 0 end);
   insert into public.step_runs (run_id, owner_id, step_id, position)
   select v_id, v_owner, s.value ->> 'id', (s.value ->> 'position')::int
   from jsonb_array_elements(p_steps) as s;
@@ -139,7 +153,7 @@ declare
 begin
   -- Lock the run first, as completion does, so the two never deadlock.
   select * into v_run from public.runs where id = p_run for update;
-  if not found or v_run.status not in ('queued', 'running') then
+  if not found or v_run.status not in ('queued', 'running') or (v_run.mode = 'step' and v_run.step_budget < 1) then
     return null;
   end if;
   update public.step_runs s
@@ -154,8 +168,12 @@ begin
   end if;
   v_events := jsonb_build_array(jsonb_build_object('type', 'step.started', 'step_id', p_step,
                                                    'data', jsonb_build_object('attempt', v_attempt)));
+  if v_run.status = 'queued' or v_run.mode = 'step' then
+    update public.runs set status = 'running', started_at = coalesce(started_at, now()),
+                           step_budget = greatest(step_budget - 1, 0)
+     where id = p_run;
+  end if;
   if v_run.status = 'queued' then
-    update public.runs set status = 'running', started_at = now() where id = p_run;
     v_events := jsonb_build_array(jsonb_build_object('type', 'run.started')) || v_events;
   end if;
   perform orchestrate.append_events(p_run, v_run.owner_id, v_events);
@@ -211,12 +229,41 @@ begin
 end
 $$;
 
+-- A control action (pause, resume, step, cancel, retry), decided by the engine on the
+-- run it read under lock (select ... for update) in the same transaction.
+-- p_c: {status, step_budget, reset: [ids], event, transition}.
+create or replace function orchestrate.apply_control(p_run uuid, p_c jsonb)
+returns void
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_owner uuid;
+  v_reset boolean := jsonb_array_length(p_c -> 'reset') > 0;
+begin
+  update public.step_runs s
+     set status = 'pending', error = null, finished_at = null, lease_until = null, started_at = null
+   where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_c -> 'reset'));
+  update public.runs r set
+    status = p_c ->> 'status',
+    step_budget = coalesce((p_c ->> 'step_budget')::int, r.step_budget),
+    error = case when v_reset then null else r.error end,
+    outputs = case when v_reset then null else r.outputs end,
+    finished_at = case when v_reset then null else r.finished_at end
+  where r.id = p_run
+  returning owner_id into v_owner;
+  if p_c ->> 'event' is not null then
+    perform orchestrate.append_events(p_run, v_owner, jsonb_build_array(jsonb_build_object('type', p_c ->> 'event')));
+  end if;
+  perform orchestrate.apply_transition(p_run, v_owner, p_c -> 'transition');
+end
+$$;
+
 revoke all on schema orchestrate from public;
 grant usage on schema orchestrate to authenticated, service_role;
 revoke all on all functions in schema orchestrate from public, anon;
 -- A signed-in user may start runs and read them (RLS applies); only the service
 -- role runs steps.
-grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb),
+grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb), orchestrate.apply_control(uuid, jsonb),
   orchestrate.run_json(uuid), orchestrate.apply_transition(uuid, uuid, jsonb),
   orchestrate.append_events(uuid, uuid, jsonb) to authenticated, service_role;
 grant execute on function orchestrate.claim_step(uuid, text, double precision, text[], boolean),

@@ -13,7 +13,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Collection
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +22,8 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..engine.decide import Transition
+from ..engine.decide import Control, Transition
+from ..errors import NotFound
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage
 from ..engine.store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
 
@@ -48,7 +50,9 @@ class PostgresStore:
         await self.pool.close()
 
     @asynccontextmanager
-    async def _tx(self, user_id: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+    async def transaction(self, user_id: str | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pipelined transaction; as ``user_id`` (role authenticated, RLS on) if given,
+        else as the login role (the service role, for the runner)."""
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if user_id is not None:
                 claims = json.dumps({"sub": user_id, "role": "authenticated", "aud": "authenticated"})
@@ -73,7 +77,7 @@ class PostgresStore:
         }
         steps = [{"id": s.step_id, "position": s.position} for s in run.steps.values()]
         events = [("run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value}), *transition_events(transition)]
-        async with self._tx(run.owner_id) as conn:
+        async with self.transaction(run.owner_id) as conn:
             cur = await conn.execute(
                 "select orchestrate.create_run(%s, %s, %s)", (Jsonb(payload), Jsonb(steps), Jsonb(_transition(transition, events)))
             )
@@ -121,16 +125,40 @@ class PostgresStore:
             return Applied([claim.step_id], delay=outcome.delay)
         return Applied(list(transition.queue), finished=transition.finish is not None)
 
+    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Control:
+        if not valid_id(run_id):
+            raise NotFound(f"run {run_id} not found")
+        async with self.transaction(user_id) as conn:
+            cur = await conn.execute("select orchestrate.run_json(id) from public.runs where id = %s for update", (run_id,))
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"run {run_id} not found")
+            run = run_from_json(row[0])
+            decision = decide(run)
+            payload = {
+                "status": decision.status.value,
+                "step_budget": decision.step_budget,
+                "reset": decision.reset,
+                "event": decision.event,
+                "transition": _transition(decision.transition, transition_events(decision.transition)),
+            }
+            await conn.execute("select orchestrate.apply_control(%s, %s)", (run_id, Jsonb(payload)))
+        return decision
+
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
-        async with self._tx(user_id) as conn:
+        if not valid_id(run_id):
+            return None
+        async with self.transaction(user_id) as conn:
             cur = await conn.execute("select orchestrate.run_json(%s)", (run_id,))
             row = await cur.fetchone()
         return run_from_json(row[0]) if row and row[0] else None
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
+        if not valid_id(run_id):
+            return []
         deadline = asyncio.get_running_loop().time() + wait
         while True:
-            async with self._tx(user_id) as conn:
+            async with self.transaction(user_id) as conn:
                 cur = await conn.execute(
                     "select seq, type, step_id, data, created_at from public.run_events where run_id = %s and seq > %s order by seq",
                     (run_id, after),
@@ -139,6 +167,48 @@ class PostgresStore:
             if rows or asyncio.get_running_loop().time() >= deadline:
                 return [Event(run_id, seq, type_, step_id, data, created_at) for seq, type_, step_id, data, created_at in rows]
             await asyncio.sleep(_POLL)
+
+
+    async def list_runs(
+        self,
+        user_id: str,
+        *,
+        workflow_id: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[RunState]:
+        """The user's runs, newest first, without their steps."""
+        if workflow_id is not None and not valid_id(workflow_id):
+            return []
+        where, params = [], []
+        if workflow_id is not None:
+            where.append("workflow_id = %s")
+            params.append(workflow_id)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status.value)
+        if after is not None:
+            where.append("(created_at, id) < (%s, %s)")
+            params += [after[0], after[1]]
+        query = "select to_jsonb(r) || jsonb_build_object('steps', '[]'::jsonb) from public.runs r"
+        if where:
+            query += " where " + " and ".join(where)
+        query += " order by created_at desc, id desc limit %s"
+        params.append(limit)
+        async with self.transaction(user_id) as conn:
+            cur = await conn.execute(query, params)
+            rows = await cur.fetchall()
+        return [run_from_json(row[0]) for row in rows]
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` is a UUID; anything else can only be "not found"."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
@@ -167,6 +237,7 @@ def _transition(t: Transition, events: list[tuple[str, str | None, dict[str, Any
         "cancel": t.cancel,
         "finish": t.finish.value if t.finish else None,
         "error": t.error.to_dict() if t.error else None,
+        "pause": t.pause,
         "events": [{"type": type_, "step_id": sid, "data": data} for type_, sid, data in events],
     }
 
@@ -231,4 +302,5 @@ def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunStat
         finished_at=_ts(data["finished_at"]),
         steps=steps,
         version=data.get("version", 0),
+        step_budget=data.get("step_budget", 0),
     )

@@ -80,7 +80,7 @@ class Engine:
             return False
         plan = self.plan_for(claim.run)
         outcome = await self._execute(plan, claim)
-        applied = await self.store.complete(claim, outcome, lambda run: decide.advance(self.plan_for(run), run.inputs, run.steps))
+        applied = await self.store.complete(claim, outcome, lambda run: decide.after_step(self.plan_for(run), run))
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
@@ -88,6 +88,14 @@ class Engine:
         if applied.finished:
             self._plans.pop(claim.run.id, None)
         return True
+
+    async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
+        """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""
+        applied = await self.store.control(run_id, lambda run: decide.control(self.plan_for(run), run, action), user_id=user_id)
+        await self._enqueue(run_id, applied.enqueue)
+        run = await self.store.get_run(run_id, user_id=user_id)
+        assert run is not None
+        return run
 
     def plan_for(self, run: RunState) -> Plan:
         plan = self._plans.get(run.id)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from ..errors import TemplateError
+from ..errors import ConflictError, TemplateError
 from ..spec import Plan
 from ..templates import evaluate, namespace
-from .records import ErrorInfo, RunStatus, StepState, StepStatus
+from .records import ErrorInfo, Mode, RunState, RunStatus, StepState, StepStatus
 
 
 @dataclass
@@ -24,6 +25,14 @@ class Transition:
     cancel: list[str] = field(default_factory=list)
     finish: RunStatus | None = None
     error: ErrorInfo | None = None
+    pause: bool = False  # step-by-step mode: the run pauses after each step
+
+
+def after_step(plan: Plan, run: RunState) -> Transition:
+    """The decisions once a step of ``run`` has finished (its outcome is in ``run``)."""
+    out = advance(plan, run.inputs, run.steps)
+    out.pause = run.mode is Mode.STEP and out.finish is None
+    return out
 
 
 def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> Transition:
@@ -130,3 +139,63 @@ def start(plan: Plan, inputs: Mapping[str, Any]) -> tuple[dict[str, StepState], 
     """The initial step states of a run and its first decisions."""
     steps = {sid: StepState(sid, sp.index) for sid, sp in plan.steps.items()}
     return steps, advance(plan, inputs, steps)
+
+
+class Action(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STEP = "step"
+    CANCEL = "cancel"
+    RETRY = "retry"
+
+
+@dataclass
+class Control:
+    """What a control action changes: the run's status, steps reset to pending
+    (retry), the decisions that follow, and the steps to enqueue after commit."""
+
+    action: Action
+    status: RunStatus
+    transition: Transition
+    enqueue: list[str]
+    reset: list[str] = field(default_factory=list)
+    step_budget: int | None = None  # step mode: how many claims the run allows
+
+    @property
+    def event(self) -> str | None:
+        """The event this action appends (a cancel's is the run's own `run.cancelled`)."""
+        return {"pause": "run.paused", "resume": "run.resumed", "step": "run.resumed", "retry": "run.retried"}.get(self.action.value)
+
+
+_ALLOWED = {
+    Action.PAUSE: (RunStatus.QUEUED, RunStatus.RUNNING),
+    Action.RESUME: (RunStatus.PAUSED,),
+    Action.STEP: (RunStatus.PAUSED,),
+    Action.CANCEL: (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED),
+    Action.RETRY: (RunStatus.FAILED, RunStatus.CANCELLED),
+}
+
+
+def control(plan: Plan, run: RunState, action: Action) -> Control:
+    """Decide a control action on ``run``; ConflictError if its status does not allow it."""
+    if action is Action.STEP and run.mode is not Mode.STEP:
+        raise ConflictError("only a run in step mode can be stepped; start it with mode 'step'")
+    if run.status not in _ALLOWED[action]:
+        allowed = " or ".join(s.value for s in _ALLOWED[action])
+        raise ConflictError(f"cannot {action.value} a run that is {run.status.value}; the run must be {allowed}")
+    queued = [sid for sid in plan.order if run.steps[sid].status is StepStatus.QUEUED]
+    if action is Action.PAUSE:
+        return Control(action, RunStatus.PAUSED, Transition(), [])
+    if action is Action.RESUME:
+        budget = 1 if run.mode is Mode.STEP else None
+        return Control(action, RunStatus.RUNNING, Transition(), queued[:1] if budget else queued, step_budget=budget)
+    if action is Action.STEP:
+        return Control(action, RunStatus.RUNNING, Transition(), queued[:1], step_budget=1)
+    if action is Action.CANCEL:
+        unfinished = [sid for sid in plan.order if not run.steps[sid].status.finished]
+        error = ErrorInfo("cancelled", "the run was cancelled")
+        return Control(action, RunStatus.CANCELLED, Transition(cancel=unfinished, finish=RunStatus.CANCELLED, error=error), [])
+    reset = [sid for sid in plan.order if run.steps[sid].status in (StepStatus.FAILED, StepStatus.CANCELLED)]
+    steps = {sid: (StepState(sid, s.position, StepStatus.PENDING, attempt=s.attempt) if sid in reset else s) for sid, s in run.steps.items()}
+    transition = advance(plan, run.inputs, steps)
+    return Control(action, RunStatus.RUNNING, transition, list(transition.queue), reset=reset, step_budget=1 if run.mode is Mode.STEP else None)

@@ -7,12 +7,13 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
-from .records import Event, RunState, RunStatus, StepStatus, now
-from .store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
-from .decide import Transition, run_outputs
+from ..errors import NotFound
+from .decide import Control, Transition, run_outputs
+from .records import Event, Mode, RunState, RunStatus, StepState, StepStatus, now
+from .store import Applied, Claim, Decider, Outcome, Retry, Success, outcome_event, transition_events
 
 
 class MemoryStore:
@@ -25,6 +26,7 @@ class MemoryStore:
         if run.id in self._runs:
             raise ValueError(f"run {run.id} exists")
         run = copy.deepcopy(run)
+        run.step_budget = 1 if run.mode is Mode.STEP else 0
         self._runs[run.id] = run
         self._events[run.id] = []
         self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value})
@@ -39,12 +41,16 @@ class MemoryStore:
         step = run.steps.get(step_id) if run else None
         if run is None or step is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             return None
+        if run.mode is Mode.STEP and run.step_budget < 1:
+            return None
         at = now()
         claimable = (step.status is StepStatus.QUEUED and (step.not_before is None or step.not_before <= at)) or (
             step.status is StepStatus.RUNNING and step.lease_until is not None and step.lease_until < at
         )
         if not claimable:
             return None
+        if run.mode is Mode.STEP:
+            run.step_budget -= 1
         if run.status is RunStatus.QUEUED:
             run.status, run.started_at = RunStatus.RUNNING, at
             self._append(run_id, "run.started", None, {})
@@ -82,10 +88,29 @@ class MemoryStore:
         await self._notify()
         return Applied(queued, finished=run.status.finished)
 
+    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Control:
+        run = self._runs.get(run_id)
+        if run is None or (user_id is not None and run.owner_id != user_id):
+            raise NotFound(f"run {run_id} not found")
+        decision = decide(run)
+        for sid in decision.reset:
+            old = run.steps[sid]
+            run.steps[sid] = StepState(sid, old.position, StepStatus.PENDING, attempt=old.attempt)
+        run.status = decision.status
+        if decision.step_budget is not None:
+            run.step_budget = decision.step_budget
+        if decision.reset:
+            run.error, run.finished_at, run.outputs = None, None, None
+        if decision.event:
+            self._append(run_id, decision.event, None, {})
+        self._apply(run, decision.transition)
+        await self._notify()
+        return decision
+
     def _apply(self, run: RunState, transition: Transition) -> list[str]:
         at = now()
         for sid in transition.queue:
-            run.steps[sid].status, run.steps[sid].queued_at = StepStatus.QUEUED, at
+            run.steps[sid].status, run.steps[sid].queued_at, run.steps[sid].not_before = StepStatus.QUEUED, at, None
         for sid in transition.skip:
             run.steps[sid].status, run.steps[sid].finished_at = StepStatus.SKIPPED, at
         for sid, error in transition.fail.items():
@@ -95,10 +120,12 @@ class MemoryStore:
         if transition.finish is not None:
             run.status, run.finished_at, run.error = transition.finish, at, transition.error
             run.outputs = run_outputs(run.steps) if transition.finish is RunStatus.SUCCEEDED else None
-            total = run.usage
+            total = run.usage.__class__()
             for s in run.steps.values():
                 total = total + s.usage
             run.usage = total
+        elif transition.pause:
+            run.status = RunStatus.PAUSED
         for event in transition_events(transition):
             self._append(run.id, *event)
         return list(transition.queue)
@@ -111,17 +138,21 @@ class MemoryStore:
         async with self._changed:
             self._changed.notify_all()
 
-    async def get_run(self, run_id: str) -> RunState | None:
+    async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
         run = self._runs.get(run_id)
-        return copy.deepcopy(run) if run else None
+        if run is None or (user_id is not None and run.owner_id != user_id):
+            return None
+        return copy.deepcopy(run)
 
-    async def events(self, run_id: str, after: int = 0, wait: float = 0.0) -> list[Event]:
-        log = self._events.get(run_id, [])
+    async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
+        run = self._runs.get(run_id)
+        if run is None or (user_id is not None and run.owner_id != user_id):
+            return []
+        log = self._events[run_id]
         if len(log) <= after and wait > 0:
             try:
                 async with self._changed:
-                    await asyncio.wait_for(self._changed.wait_for(lambda: len(self._events.get(run_id, [])) > after), wait)
+                    await asyncio.wait_for(self._changed.wait_for(lambda: len(self._events[run_id]) > after), wait)
             except TimeoutError:
                 pass
-            log = self._events.get(run_id, [])
         return log[after:]

@@ -134,6 +134,7 @@ class RunState:
     finished_at: dt.datetime | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
     version: int = 0  # bumped by every change decisions depend on (see the Postgres store)
+    step_budget: int = 0  # step mode: claims allowed before the run pauses again
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .decide import Transition
+from .decide import Control, Transition
 from .records import ErrorInfo, Event, RunState, Usage
 
 Decider = Callable[[RunState], Transition]
@@ -79,9 +79,16 @@ class Store(Protocol):
         with this outcome in it, atomically with the run's other completions."""
         ...
 
-    async def get_run(self, run_id: str) -> RunState | None: ...
+    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Control:
+        """Apply a control action decided on the locked run; NotFound if there is no
+        such run (for ``user_id``), ConflictError (from ``decide``) if not allowed now."""
+        ...
 
-    async def events(self, run_id: str, after: int = 0, wait: float = 0.0) -> list[Event]:
+    async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
+        """The run with every step; None if unknown (or not ``user_id``'s)."""
+        ...
+
+    async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         """Events with ``seq > after``; waits up to ``wait`` seconds for the first."""
         ...
 
@@ -99,6 +106,8 @@ def transition_events(transition: Transition) -> list[EventSpec]:
     if transition.finish is not None:
         data: dict[str, Any] = {"error": transition.error.to_dict()} if transition.error else {}
         events.append((f"run.{transition.finish.value}", None, data))
+    elif transition.pause:
+        events.append(("run.paused", None, {"after_step": True}))
     return events
 
 

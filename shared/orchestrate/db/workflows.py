@@ -1,0 +1,106 @@
+"""Stored workflows, per user. Every call runs as that user, so RLS decides what
+exists: another user's id is simply not found."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from .store import PostgresStore, valid_id
+
+Cursor = tuple[dt.datetime, str]  # (created_at, id) of the last row of the previous page
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    id: str
+    owner_id: str
+    name: str
+    description: str
+    source: str | None
+    spec: dict[str, Any]
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "version": self.version,
+            "source": self.source,
+            "spec": self.spec,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+_COLUMNS = "id::text, owner_id::text, name, coalesce(description, '') as description, source, spec, version, created_at, updated_at"
+
+
+class Workflows:
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def create(self, user_id: str, *, name: str, description: str, source: str | None, spec: dict[str, Any]) -> WorkflowRecord:
+        async with self.store.transaction(user_id) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"insert into public.workflows (owner_id, name, description, source, spec) values (%s, %s, %s, %s, %s) returning {_COLUMNS}",
+                (user_id, name, description, source, Jsonb(spec)),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return WorkflowRecord(**row)
+
+    async def get(self, user_id: str, workflow_id: str) -> WorkflowRecord | None:
+        if not valid_id(workflow_id):
+            return None
+        async with self.store.transaction(user_id) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"select {_COLUMNS} from public.workflows where id = %s", (workflow_id,))
+            row = await cur.fetchone()
+        return WorkflowRecord(**row) if row else None
+
+    async def list(self, user_id: str, *, limit: int = 50, after: Cursor | None = None) -> list[WorkflowRecord]:
+        """Newest first; ``after`` continues from the last row of the previous page."""
+        query = f"select {_COLUMNS} from public.workflows"
+        params: list[Any] = []
+        if after is not None:
+            query += " where (created_at, id) < (%s, %s)"
+            params += [after[0], after[1]]
+        query += " order by created_at desc, id desc limit %s"
+        params.append(limit)
+        async with self.store.transaction(user_id) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(query, params)
+            rows = await cur.fetchall()
+        return [WorkflowRecord(**row) for row in rows]
+
+    async def update(
+        self, user_id: str, workflow_id: str, *, name: str, description: str, source: str | None, spec: dict[str, Any]
+    ) -> WorkflowRecord | None:
+        """Replace the workflow; its version goes up. Runs in flight keep their snapshot."""
+        if not valid_id(workflow_id):
+            return None
+        async with self.store.transaction(user_id) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"update public.workflows set name = %s, description = %s, source = %s, spec = %s, version = version + 1 "
+                f"where id = %s returning {_COLUMNS}",
+                (name, description, source, Jsonb(spec), workflow_id),
+            )
+            row = await cur.fetchone()
+        return WorkflowRecord(**row) if row else None
+
+    async def delete(self, user_id: str, workflow_id: str) -> bool:
+        if not valid_id(workflow_id):
+            return False
+        async with self.store.transaction(user_id) as conn:
+            cur = await conn.execute("delete from public.workflows where id = %s returning id", (workflow_id,))
+            return await cur.fetchone() is not None
