@@ -25,6 +25,19 @@ class Settings:
     use_mock: bool = False
     mock_delay: float = DEFAULT_MOCK_DELAY
     database_url: str | None = None
+    # Supabase Auth: the legacy HS256 secret and/or the project URL (for its JWKS)
+    supabase_url: str | None = None
+    supabase_jwt_secret: str | None = None
+    # Queues (SQS URLs); no URL means the in-process queue
+    step_queue_url: str | None = None
+    webhook_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None  # a local SQS (moto) instead of AWS
+    aws_region: str = "us-east-1"
+    # Webhooks: allow private/loopback targets (local development only)
+    webhook_allow_private: bool = False
+    # Clients of a running service (orchestrate submit / watch)
+    api_url: str = "http://127.0.0.1:8000"
+    api_token: str | None = None
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -46,6 +59,15 @@ class Settings:
             use_mock=_flag(env, "ORCHESTRATE_USE_MOCK"),
             mock_delay=_seconds(env, "ORCHESTRATE_MOCK_DELAY", DEFAULT_MOCK_DELAY),
             database_url=env.get("DATABASE_URL") or None,
+            supabase_url=(env.get("SUPABASE_URL") or "").rstrip("/") or None,
+            supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET") or None,
+            step_queue_url=env.get("ORCHESTRATE_STEP_QUEUE_URL") or None,
+            webhook_queue_url=env.get("ORCHESTRATE_WEBHOOK_QUEUE_URL") or None,
+            sqs_endpoint_url=env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL") or None,
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            webhook_allow_private=_flag(env, "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE"),
+            api_url=(env.get("ORCHESTRATE_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            api_token=env.get("ORCHESTRATE_TOKEN") or None,
         )
 
 
