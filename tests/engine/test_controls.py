@@ -128,3 +128,18 @@ async def test_controls_refuse_what_the_state_does_not_allow(env: Env) -> None:
         await engine.control(run.id, Action.RESUME)
     with pytest.raises(NotFound):
         await engine.control("00000000-0000-0000-0000-000000000000", Action.PAUSE)
+
+
+async def test_an_idempotency_key_returns_the_same_run_and_refuses_another_request(env: Env) -> None:
+    provider = RecordingProvider()
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, provider)
+    plan = parse_workflow(CHAIN)
+    first = await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k1", request_hash="h1")
+    again = await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k1", request_hash="h1")
+    assert again.id == first.id
+    assert queue._queue.qsize() == 1  # the replay queued nothing more
+    with pytest.raises(ConflictError, match="different request"):
+        await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k1", request_hash="h2")
+    other = await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k2", request_hash="h1")
+    assert other.id != first.id

@@ -25,7 +25,17 @@ exception when duplicate_object or unique_violation then
   null;
 end $$;
 
-grant anon, authenticated, service_role to authenticator;
+-- PostgREST logs in as authenticator and switches to one of the API roles per request.
+do $$
+declare
+  r text;
+begin
+  foreach r in array array['anon', 'authenticated', 'service_role'] loop
+    if not pg_has_role('authenticator', r, 'member') then
+      execute format('grant %I to authenticator', r);
+    end if;
+  end loop;
+end $$;
 
 -- Supabase Auth's schema, reduced to the columns our code, seeds and tests use.
 create schema if not exists auth;

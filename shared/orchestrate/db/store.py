@@ -18,12 +18,13 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, Transition
-from ..errors import NotFound
+from ..errors import ConflictError, NotFound
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage
 from ..engine.store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
 
@@ -77,12 +78,31 @@ class PostgresStore:
         }
         steps = [{"id": s.step_id, "position": s.position} for s in run.steps.values()]
         events = [("run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value}), *transition_events(transition)]
-        async with self.transaction(run.owner_id) as conn:
+        try:
+            async with self.transaction(run.owner_id) as conn:
+                cur = await conn.execute(
+                    "select orchestrate.create_run(%s, %s, %s)", (Jsonb(payload), Jsonb(steps), Jsonb(_transition(transition, events)))
+                )
+                row = await cur.fetchone()
+        except psycopg.errors.UniqueViolation:
+            if idempotency_key is None:
+                raise
+            return await self._idempotent_replay(run.owner_id, idempotency_key, request_hash)
+        assert row is not None
+        return run_from_json(row[0])
+
+    async def _idempotent_replay(self, user_id: str, key: str, request_hash: str | None) -> RunState:
+        """The run an earlier request with this Idempotency-Key created, if the request
+        was the same; ConflictError if the key was used for a different request."""
+        async with self.transaction(user_id) as conn:
             cur = await conn.execute(
-                "select orchestrate.create_run(%s, %s, %s)", (Jsonb(payload), Jsonb(steps), Jsonb(_transition(transition, events)))
+                "select orchestrate.run_json(id), request_hash from public.runs where idempotency_key = %s", (key,)
             )
             row = await cur.fetchone()
-        assert row is not None
+        if row is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+            raise ConflictError("the Idempotency-Key is in use; retry the request")
+        if row[1] != request_hash:
+            raise ConflictError("this Idempotency-Key was already used with a different request")
         return run_from_json(row[0])
 
     async def claim(

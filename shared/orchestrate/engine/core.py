@@ -48,8 +48,11 @@ class Engine:
         workflow_id: str | None = None,
         mode: Mode = Mode.AUTO,
         webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
     ) -> RunState:
-        """Create a run with validated inputs and enqueue its first steps."""
+        """Create a run with validated inputs and enqueue its first steps. A repeated
+        ``idempotency_key`` returns the earlier run (see ``Store.create_run``)."""
         from ..spec import dump_spec
 
         steps, transition = decide.start(plan, inputs)
@@ -63,9 +66,10 @@ class Engine:
             webhook_url=webhook_url,
             steps=steps,
         )
-        self._remember(run.id, plan)
-        created = await self.store.create_run(run, transition)
-        await self._enqueue(created.id, transition.queue)
+        created = await self.store.create_run(run, transition, idempotency_key=idempotency_key, request_hash=request_hash)
+        if created.id == run.id:  # not a replay of an earlier request
+            self._remember(run.id, plan)
+            await self._enqueue(created.id, transition.queue)
         return created
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:

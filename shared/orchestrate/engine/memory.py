@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Collection
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import ConflictError, NotFound
 from .decide import Control, Transition, run_outputs
 from .records import Event, Mode, RunState, RunStatus, StepState, StepStatus, now
 from .store import Applied, Claim, Decider, Outcome, Retry, Success, outcome_event, transition_events
@@ -20,11 +20,22 @@ class MemoryStore:
     def __init__(self) -> None:
         self._runs: dict[str, RunState] = {}
         self._events: dict[str, list[Event]] = {}
+        self._keys: dict[tuple[str | None, str], tuple[str, str | None]] = {}  # idempotency keys
         self._changed = asyncio.Condition()
 
-    async def create_run(self, run: RunState, transition: Transition) -> RunState:
+    async def create_run(
+        self, run: RunState, transition: Transition, *, idempotency_key: str | None = None, request_hash: str | None = None
+    ) -> RunState:
         if run.id in self._runs:
             raise ValueError(f"run {run.id} exists")
+        if idempotency_key is not None:
+            key = (run.owner_id, idempotency_key)
+            if key in self._keys:
+                first_id, first_hash = self._keys[key]
+                if first_hash != request_hash:
+                    raise ConflictError("this Idempotency-Key was already used with a different request")
+                return copy.deepcopy(self._runs[first_id])
+            self._keys[key] = (run.id, request_hash)
         run = copy.deepcopy(run)
         run.step_budget = 1 if run.mode is Mode.STEP else 0
         self._runs[run.id] = run

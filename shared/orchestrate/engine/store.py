@@ -60,8 +60,12 @@ class Applied:
 
 
 class Store(Protocol):
-    async def create_run(self, run: RunState, transition: Transition) -> RunState:
-        """Insert the run and its steps, apply the first decisions, append events."""
+    async def create_run(
+        self, run: RunState, transition: Transition, *, idempotency_key: str | None = None, request_hash: str | None = None
+    ) -> RunState:
+        """Insert the run and its steps, apply the first decisions, append events. With
+        an ``idempotency_key`` already used by the owner, return that earlier run if
+        ``request_hash`` matches (ConflictError if not), creating nothing."""
         ...
 
     async def claim(
