@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean deps package deploy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,36 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# AWS (docs/deploy.md). The functions run python3.13 on arm64 (serverless.yml); `deps`
+# installs their third-party dependencies for that platform into .build/deps, which the
+# package includes. boto3 is not listed: the Lambda runtime provides it.
+LAMBDA_PYTHON := 3.13
+LAMBDA_PLATFORMS := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
+LAMBDA_DEPS := 'pydantic>=2.7' 'pyyaml>=6.0' 'jinja2>=3.1' 'openai>=1.50' 'python-dotenv>=1.0' \
+	'psycopg[binary]>=3.2' 'psycopg-pool>=3.2' 'fastapi>=0.115' 'mangum>=0.19' \
+	'pyjwt[crypto]>=2.9' 'standardwebhooks>=1.0' 'aws-lambda-powertools>=3'
+# The CLI, pinned as in tests/deploy/test_serverless.py, installed in the same cache.
+OSLS_VERSION := 4.3.1
+OSLS := .cache/deploy/node_modules/.bin/osls
+STAGE ?= dev
+REGION ?= us-east-1
+
+deps: $(STAMP)
+	rm -rf .build/deps
+	$(BIN)/python -m pip install --quiet --no-compile --only-binary=:all: --target .build/deps \
+		--implementation cp --python-version $(LAMBDA_PYTHON) $(LAMBDA_PLATFORMS) $(LAMBDA_DEPS)
+	@# Bytecode for the runtime's Python saves compiling at every cold start; unchecked-hash
+	@# because the package's zip entries carry no source timestamps.
+	if python$(LAMBDA_PYTHON) -c '' 2>/dev/null; then \
+		python$(LAMBDA_PYTHON) -m compileall -q --invalidation-mode unchecked-hash .build/deps; \
+	else echo "python$(LAMBDA_PYTHON) not found: dependencies ship without bytecode"; fi
+
+$(OSLS):
+	npm install --no-audit --no-fund --prefix .cache/deploy osls@$(OSLS_VERSION)
+
+package: deps $(OSLS)
+	$(OSLS) package --stage $(STAGE) --region $(REGION)
+
+deploy: deps $(OSLS)
+	$(OSLS) deploy --stage $(STAGE) --region $(REGION)

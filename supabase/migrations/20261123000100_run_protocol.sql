@@ -258,6 +258,31 @@ begin
 end
 $$;
 
+-- The sweeper's question: which steps of active runs need a new wake-up? Queued steps
+-- whose message is overdue by p_grace seconds (lost, or delayed beyond SQS's 15
+-- minutes), and running steps whose lease lapsed (the invocation died). Marks them
+-- as re-sent (queued_at) so the next sweep waits another p_grace.
+create or replace function orchestrate.stuck_steps(p_grace double precision, p_limit integer)
+returns table (run_id uuid, step_id text)
+  language sql set search_path to ''
+as $$
+  with due as (
+    select s.run_id, s.step_id
+    from public.step_runs s
+    join public.runs r on r.id = s.run_id
+    where r.status in ('queued', 'running')
+      and ((s.status = 'queued'
+            and greatest(s.queued_at + make_interval(secs => p_grace), coalesce(s.not_before, '-infinity')) <= now())
+           or (s.status = 'running' and s.lease_until < now()))
+    order by s.queued_at
+    limit p_limit
+    for update of s skip locked
+  )
+  update public.step_runs s set queued_at = now()
+  from due where s.run_id = due.run_id and s.step_id = due.step_id
+  returning s.run_id, s.step_id
+$$;
+
 revoke all on schema orchestrate from public;
 grant usage on schema orchestrate to authenticated, service_role;
 revoke all on all functions in schema orchestrate from public, anon;
@@ -268,4 +293,4 @@ grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb), orchestra
   orchestrate.append_events(uuid, uuid, jsonb) to authenticated, service_role;
 grant execute on function orchestrate.claim_step(uuid, text, double precision, text[], boolean),
   orchestrate.complete_step(uuid, text, integer, jsonb, jsonb, bigint, text[]),
-  orchestrate.run_view(uuid, text[], boolean) to service_role;
+  orchestrate.run_view(uuid, text[], boolean), orchestrate.stuck_steps(double precision, integer) to service_role;

@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, Transition
 from ..errors import ConflictError, NotFound
-from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage
+from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
 from ..engine.store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -220,6 +220,14 @@ class PostgresStore:
             cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         return [run_from_json(row[0]) for row in rows]
+
+
+    async def stuck_steps(self, grace_seconds: float, limit: int = 1000) -> list[StepMessage]:
+        """Steps that need a new wake-up (see ``orchestrate.stuck_steps``), marked as re-sent."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("select run_id::text, step_id from orchestrate.stuck_steps(%s, %s)", (grace_seconds, limit))
+            rows = await cur.fetchall()
+        return [StepMessage(run_id, step_id) for run_id, step_id in rows]
 
 
 def valid_id(value: str) -> bool:

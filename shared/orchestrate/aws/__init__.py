@@ -1,0 +1,1 @@
+"""AWS adapters: the SQS queue and the Lambda runtime glue. boto3 loads lazily."""

@@ -1,0 +1,27 @@
+"""The sweeper, run on a schedule: re-drives what is stuck. Safe to run anywhere,
+any number of times: a wake-up for a step that needs none is acknowledged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine.queue import Queue
+from .store import PostgresStore
+
+DEFAULT_GRACE = 60.0  # seconds a queued step may wait for its message before a new one
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requeued: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"requeued": self.requeued}
+
+
+async def sweep(store: PostgresStore, queue: Queue, *, grace_seconds: float = DEFAULT_GRACE, limit: int = 1000) -> SweepReport:
+    """Re-enqueue steps queued too long ago (a lost or long-delayed message) and steps
+    whose lease lapsed (a crashed invocation)."""
+    messages = await store.stuck_steps(grace_seconds, limit)
+    await queue.send(messages)
+    return SweepReport(len(messages))
