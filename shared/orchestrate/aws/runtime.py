@@ -85,5 +85,7 @@ async def build_engine(settings: Settings) -> Engine:
     if not settings.step_queue_url:
         raise ConfigError("ORCHESTRATE_STEP_QUEUE_URL is not set")
     store = await PostgresStore.open(settings.database_url, max_size=10)
-    queue = SqsQueue(settings.step_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
-    return Engine(store, queue, make_provider(settings), default_model=settings.default_model)
+    client = sqs_client(settings.aws_region, settings.sqs_endpoint_url)
+    queue = SqsQueue(settings.step_queue_url, client)
+    webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
+    return Engine(store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks)

@@ -1,4 +1,4 @@
-"""The Queue interface on SQS. A message is ``{"run_id", "step_id"}``: only a wake-up,
+"""The Queue interface on SQS. A step message is ``{"run_id", "step_id"}``: only a wake-up,
 so a send that fails after the database committed loses nothing (the sweeper
 re-enqueues steps queued too long ago)."""
 
@@ -41,22 +41,28 @@ class SqsQueue:
         self.client = client
 
     async def send(self, messages: Sequence[StepMessage], delay: float = 0.0) -> None:
-        if not messages or delay > MAX_DELAY:
+        await self.send_bodies([{"run_id": m.run_id, "step_id": m.step_id} for m in messages], delay)
+
+    async def send_bodies(self, bodies: Sequence[dict[str, str]], delay: float = 0.0) -> None:
+        """Send JSON bodies in batches of ten. A failure is logged, not raised: the
+        state is committed, and the sweeper re-drives what a lost message would have."""
+        if not bodies or delay > MAX_DELAY:
             return  # nothing to send, or too far ahead: the sweeper enqueues it when due
         seconds = min(MAX_DELAY, math.ceil(delay))
-        entries = [
-            {"Id": str(i), "MessageBody": json.dumps({"run_id": m.run_id, "step_id": m.step_id}), "DelaySeconds": seconds}
-            for i, m in enumerate(messages)
-        ]
+        entries = [{"Id": str(i), "MessageBody": json.dumps(body), "DelaySeconds": seconds} for i, body in enumerate(bodies)]
         for start in range(0, len(entries), BATCH):
             chunk = entries[start : start + BATCH]
             try:
                 response = await asyncio.to_thread(self.client.send_message_batch, QueueUrl=self.url, Entries=chunk)
-            except Exception as exc:  # botocore's errors; the state is committed, the sweeper recovers
-                log.warning("could not enqueue %d step(s), the sweeper will: %s", len(chunk), exc)
+            except Exception as exc:  # botocore's errors
+                log.warning("could not enqueue %d message(s), the sweeper will: %s", len(chunk), exc)
                 continue
             for failed in response.get("Failed", []):
-                log.warning("SQS refused message %s (%s), the sweeper will enqueue it", failed.get("Id"), failed.get("Message"))
+                log.warning("SQS refused message %s (%s), the sweeper will re-drive it", failed.get("Id"), failed.get("Message"))
+
+    async def run_finished(self, run_id: str) -> None:
+        """On the webhook queue: a run ended, its delivery may be sent."""
+        await self.send_bodies([{"run_id": run_id}])
 
 
 def parse_body(body: str) -> StepMessage:

@@ -1,4 +1,5 @@
-"""The scheduled sweeper on the hosted engine."""
+"""The scheduled sweeper on the hosted engine: stuck steps back on the step queue,
+due webhook deliveries on the webhook queue."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from typing import Any
 
 from ..db.store import PostgresStore
 from ..db.sweeper import sweep
+from ..webhooks.deliveries import due_deliveries
 from .runtime import Runtime
+from .sqs import SqsQueue, sqs_client
 
 
 async def sweep_once(runtime: Runtime) -> dict[str, Any]:
     engine = await runtime.engine()
     assert isinstance(engine.store, PostgresStore)
     report = await sweep(engine.store, engine.queue)
-    return report.to_dict()
+    settings = runtime.settings
+    due: list[str] = []
+    if settings.webhook_queue_url:
+        due = await due_deliveries(engine.store)
+        webhook_queue = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
+        await webhook_queue.send_bodies([{"delivery_id": d} for d in due])
+    return {**report.to_dict(), "webhooks_due": len(due)}

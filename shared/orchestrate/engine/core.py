@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import OrchestrateError, ProviderError, TemplateError
 from ..llm.base import ChatRequest, Provider
@@ -26,15 +26,24 @@ from .store import Applied, Claim, Failure, Outcome, Retry, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
+
+class RunFinished(Protocol):
+    """Wakes the webhook sender when a run with a webhook URL ends."""
+
+    async def run_finished(self, run_id: str) -> None: ...
+
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 
 
 class Engine:
-    def __init__(self, store: Store, queue: Queue, provider: Provider, *, default_model: str = "gpt-4o") -> None:
+    def __init__(
+        self, store: Store, queue: Queue, provider: Provider, *, default_model: str = "gpt-4o", webhooks: RunFinished | None = None
+    ) -> None:
         self.store = store
         self.queue = queue
         self.provider = provider
+        self.webhooks = webhooks
         self.default_model = default_model
         self._plans: OrderedDict[str, Plan] = OrderedDict()
 
@@ -91,7 +100,13 @@ class Engine:
         await self._enqueue(claim.run.id, applied.queued, applied.delay)
         if applied.finished:
             self._plans.pop(claim.run.id, None)
+            await self._finished(claim.run)
         return True
+
+    async def _finished(self, run: RunState) -> None:
+        # The delivery row was written with the run's end; this only wakes its sender.
+        if self.webhooks is not None and run.webhook_url:
+            await self.webhooks.run_finished(run.id)
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""
@@ -99,6 +114,8 @@ class Engine:
         await self._enqueue(run_id, applied.enqueue)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
+        if applied.transition.finish is not None:
+            await self._finished(run)
         return run
 
     def plan_for(self, run: RunState) -> Plan:

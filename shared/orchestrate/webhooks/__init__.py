@@ -1,0 +1,2 @@
+"""Webhooks: Standard Webhooks signatures, an SSRF-guarded sender, and durable
+deliveries with retries (every attempt recorded)."""

@@ -1,0 +1,66 @@
+"""Send one signed webhook: no redirects, a short timeout, a capped response read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .ssrf import UnsafeURL, resolve
+
+TIMEOUT = 10.0
+MAX_RESPONSE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    retryable: bool  # False for a URL we will never send to
+
+    def to_dict(self, at: dt.datetime) -> dict[str, Any]:
+        return {"at": at.isoformat(), "ok": self.ok, "status_code": self.status_code, "error": self.error}
+
+
+def signed_headers(secret: str, message_id: str, payload: str, at: dt.datetime) -> dict[str, str]:
+    """Standard Webhooks headers, verifiable with the ``standardwebhooks`` library."""
+    from standardwebhooks.webhooks import Webhook
+
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, payload),
+        "user-agent": "Orchestrate-Webhooks/1",
+    }
+
+
+async def send(url: str, payload: dict[str, Any], *, secret: str, message_id: str, allow_private: bool = False) -> Attempt:
+    import httpx
+
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        target = await resolve(url, allow_private=allow_private)
+    except UnsafeURL as exc:
+        return Attempt(False, None, exc.message, retryable=False)
+    headers = signed_headers(secret, message_id, body, dt.datetime.now(dt.UTC)) | {"host": target.host}
+    try:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, trust_env=False) as client:
+            request = client.build_request("POST", target.url, content=body.encode(), headers=headers, extensions={"sni_hostname": target.host.split(":")[0]})
+            response = await client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= MAX_RESPONSE:
+                        break
+            finally:
+                await response.aclose()
+    except httpx.HTTPError as exc:
+        return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+    if 200 <= response.status_code < 300:
+        return Attempt(True, response.status_code, None, retryable=False)
+    error = "redirects are not followed" if 300 <= response.status_code < 400 else f"answered {response.status_code}"
+    return Attempt(False, response.status_code, error, retryable=True)

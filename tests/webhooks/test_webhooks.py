@@ -1,0 +1,157 @@
+"""Webhooks as a receiver sees them: Standard Webhooks signatures that the
+`standardwebhooks` library verifies, retries with every attempt recorded, and an
+SSRF guard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from orchestrate.db.store import PostgresStore
+from orchestrate.engine.core import Engine
+from orchestrate.engine.queue import InProcessQueue
+from orchestrate.llm import MockProvider
+from orchestrate.spec import parse_workflow
+from orchestrate.webhooks.deliveries import deliver, deliveries_of_run
+from orchestrate.webhooks.local import InlineWebhooks
+from orchestrate.webhooks.ssrf import UnsafeURL, resolve
+from tests.fakes.receiver import Receiver
+
+PAIR = "name: pair\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: '{{ a }}'}\n"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
+    store = await PostgresStore.open(pg_url)
+    yield store
+    await store.close()
+
+
+async def finished_run(store: PostgresStore, owner: str, url: str) -> str:
+    """Run a workflow to the end on Postgres; its delivery is recorded, not sent."""
+    queue = InProcessQueue()
+    engine = Engine(store, queue, MockProvider())
+    run = await engine.start(parse_workflow(PAIR), {}, owner_id=owner, webhook_url=url)
+    while not queue._queue.empty():
+        await engine.process(queue._queue.get_nowait())
+    return run.id
+
+
+async def delivery_row(store: PostgresStore, delivery_id: str) -> dict:
+    async with store.transaction() as conn:
+        cur = await conn.execute(
+            "select status, attempts, last_status_code, last_error, attempt_log, next_attempt_at > now() as later from public.webhook_deliveries where id = %s",
+            (delivery_id,),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return dict(zip(("status", "attempts", "code", "error", "log", "later"), row, strict=True))
+
+
+async def secret_of(store: PostgresStore, owner: str) -> str:
+    async with store.transaction() as conn:
+        row = await (await conn.execute("select secret from public.webhook_secrets where owner_id = %s", (owner,))).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_a_finished_run_sends_a_verifiable_signed_webhook(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    owner = make_user()
+    run_id = await finished_run(store, owner, receiver.url)
+    [delivery_id] = await deliveries_of_run(store, run_id)
+    result = await deliver(store, delivery_id, allow_private=True)
+    assert result.status == "succeeded"
+    [(path, headers, body)] = receiver.requests
+    payload = Webhook(await secret_of(store, owner)).verify(body, headers)  # raises if the signature is wrong
+    assert path == "/hook" and headers["webhook-id"] == delivery_id
+    assert payload["type"] == "run.succeeded"
+    assert payload["data"]["id"] == run_id and payload["data"]["status"] == "succeeded"
+    assert set(payload["data"]["outputs"]) == {"a", "b"} and payload["data"]["usage"]["total_tokens"] > 0
+    row = await delivery_row(store, delivery_id)
+    assert row["status"] == "succeeded" and row["attempts"] == 1 and row["code"] == 204 and len(row["log"]) == 1
+    assert (await deliver(store, delivery_id, allow_private=True)).status == "skipped"  # never sent twice
+    assert len(receiver.requests) == 1
+
+
+async def test_a_failing_receiver_is_retried_later_and_every_attempt_recorded(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    owner = make_user()
+    [delivery_id] = await deliveries_of_run(store, await finished_run(store, owner, receiver.url))
+    receiver.then(500)
+    assert (await deliver(store, delivery_id, allow_private=True)).status == "pending"
+    row = await delivery_row(store, delivery_id)
+    assert row["status"] == "pending" and row["later"] and row["code"] == 500 and row["error"] == "answered 500"
+    assert (await deliver(store, delivery_id, allow_private=True)).status == "skipped"  # not due yet
+    async with store.transaction() as conn:
+        await conn.execute("update public.webhook_deliveries set next_attempt_at = now() where id = %s", (delivery_id,))
+    assert (await deliver(store, delivery_id, allow_private=True)).status == "succeeded"
+    row = await delivery_row(store, delivery_id)
+    assert row["attempts"] == 2 and [a["status_code"] for a in row["log"]] == [500, 204]
+    assert len({json.loads(b)["data"]["id"] for _, _, b in receiver.requests}) == 1
+
+
+async def test_redirects_are_not_followed(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    owner = make_user()
+    [delivery_id] = await deliveries_of_run(store, await finished_run(store, owner, receiver.url))
+    receiver.then(302, {"location": receiver.url.replace("/hook", "/elsewhere")})
+    result = await deliver(store, delivery_id, allow_private=True)
+    assert result.status == "pending" and result.attempt is not None and result.attempt.error == "redirects are not followed"
+    assert [path for path, _, _ in receiver.requests] == ["/hook"]
+
+
+async def test_a_private_target_is_refused_for_good(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    owner = make_user()
+    [delivery_id] = await deliveries_of_run(store, await finished_run(store, owner, receiver.url))
+    result = await deliver(store, delivery_id)  # private targets not allowed
+    assert result.status == "failed" and "non-public address" in (result.attempt.error or "")  # type: ignore[union-attr]
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1/hook", "non-public"),
+        ("http://localhost:8080/hook", "non-public"),
+        ("http://10.1.2.3/hook", "non-public"),
+        ("http://192.168.0.10/hook", "non-public"),
+        ("http://169.254.169.254/latest/meta-data", "non-public"),
+        ("http://[::1]/hook", "non-public"),
+        ("http://0.0.0.0/hook", "non-public"),
+        ("http://224.0.0.1/hook", "non-public"),
+        ("ftp://example.com/hook", "must use http or https"),
+        ("http://user:pw@example.com/hook", "credentials"),
+        ("http:///nohost", "no host"),
+    ],
+)
+async def test_ssrf_guard_refuses_non_public_targets(url: str, message: str) -> None:
+    with pytest.raises(UnsafeURL, match=message):
+        await resolve(url)
+
+
+async def test_private_targets_only_with_the_explicit_setting() -> None:
+    target = await resolve("http://127.0.0.1:9/hook", allow_private=True)
+    assert target.address == "127.0.0.1" and target.url == "http://127.0.0.1:9/hook"
+    with pytest.raises(UnsafeURL):
+        await resolve("http://224.0.0.1/hook", allow_private=True)  # multicast: never
+
+
+async def test_the_engine_wakes_the_sender_when_a_run_ends(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    owner = make_user()
+    webhooks = InlineWebhooks(store, allow_private=True)
+    queue = InProcessQueue()
+    engine = Engine(store, queue, MockProvider(), webhooks=webhooks)
+    run = await engine.start(parse_workflow(PAIR), {}, owner_id=owner, webhook_url=receiver.url)
+    while not queue._queue.empty():
+        await engine.process(queue._queue.get_nowait())
+    await webhooks.drain()
+    assert len(receiver.requests) == 1
+    assert json.loads(receiver.requests[0][2])["data"]["id"] == run.id
