@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 from typer.testing import CliRunner
 
-from orchestrate.db.cli import db_app
+from orchestrate.cli.db import db_app
 
 pytestmark = pytest.mark.postgres
 

@@ -1,22 +1,19 @@
 """``orchestrate db``: apply migrations and show their status.
 
-Mounted by the main CLI (``app.add_typer(db_app, name="db")``). The database is
+The database is
 ``--database-url``, else ``DATABASE_URL`` (environment or ``./.env``), else the
 embedded PostgreSQL in the per-user data folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import OrchestrateError
+from .app import guard, out
 
 db_app = typer.Typer(
     name="db",
@@ -25,9 +22,6 @@ db_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
-EXIT_ERROR = 2
 
 DatabaseUrl = Annotated[
     str | None,
@@ -47,26 +41,6 @@ MigrationsDir = Annotated[
 ]
 
 
-def _die(message: str) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(EXIT_ERROR)
-
-
-@contextmanager
-def _guard() -> Iterator[None]:
-    """One clear line and exit code 2 for anything that goes wrong; no traceback."""
-    import psycopg
-
-    try:
-        yield
-    except OrchestrateError as exc:
-        _die(exc.message)
-    except psycopg.Error as exc:
-        _die(f"database error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
-    except KeyboardInterrupt:
-        _die("interrupted")
-
-
 def _database_url(option: str | None) -> str | None:
     if option:
         return option
@@ -82,21 +56,21 @@ def migrate_command(
     migrations_dir: MigrationsDir = None,
 ) -> None:
     """Apply the migrations not yet applied, each in its own transaction."""
-    from .embedded import resolve_database_url
-    from .migrate import default_migrations_dir, migrate
+    from ..db.embedded import resolve_database_url
+    from ..db.migrate import default_migrations_dir, migrate
 
-    with _guard():
+    with guard():
         folder = migrations_dir or default_migrations_dir()
         with resolve_database_url(_database_url(database_url), data_dir) as target:
             applied = migrate(target.conninfo, folder)
         where = escape(target.description)
         if not applied:
-            _out.print(f"[green]✓[/] {where} is up to date", highlight=False)
+            out.print(f"[green]✓[/] {where} is up to date", highlight=False)
             return
         for name in applied:
-            _out.print(f"[green]applied[/] {escape(name)}", highlight=False)
+            out.print(f"[green]applied[/] {escape(name)}", highlight=False)
         n = len(applied)
-        _out.print(f"[green]✓[/] {n} migration{'s' if n != 1 else ''} applied to {where}", highlight=False)
+        out.print(f"[green]✓[/] {n} migration{'s' if n != 1 else ''} applied to {where}", highlight=False)
 
 
 @db_app.command("status")
@@ -106,10 +80,10 @@ def status_command(
     migrations_dir: MigrationsDir = None,
 ) -> None:
     """List the migrations and whether each is applied."""
-    from .embedded import resolve_database_url
-    from .migrate import default_migrations_dir, status
+    from ..db.embedded import resolve_database_url
+    from ..db.migrate import default_migrations_dir, status
 
-    with _guard():
+    with guard():
         folder = migrations_dir or default_migrations_dir()
         with resolve_database_url(_database_url(database_url), data_dir) as target:
             rows = status(target.conninfo, folder)
@@ -119,7 +93,7 @@ def status_command(
         table.add_column("Applied")
         for row in rows:
             table.add_row(row.version, escape(row.name), "[green]yes[/]" if row.applied else "[yellow]pending[/]")
-        _out.print(table)
+        out.print(table)
         pending = sum(not row.applied for row in rows)
         if pending:
-            _out.print(f"{pending} pending: run `orchestrate db migrate`", highlight=False)
+            out.print(f"{pending} pending: run `orchestrate db migrate`", highlight=False)
