@@ -18,7 +18,7 @@ alter table public.runs add column if not exists step_budget integer not null de
 
 -- Append events to a run's log: one bump of runs.last_seq (which locks the run row,
 -- keeping seq gapless) for any number of events. p_events: [{type, step_id, data}].
-create or replace function orchestrate.append_events(p_run uuid, p_owner uuid, p_events jsonb)
+create or replace function orchestrate.append_events(p_run uuid, p_owner uuid, p_events jsonb, p_bump_version boolean default false)
 returns bigint
   language plpgsql set search_path to ''
 as $$
@@ -26,10 +26,15 @@ declare
   v_n integer := jsonb_array_length(p_events);
   v_last bigint;
 begin
-  if v_n = 0 then
+  if v_n = 0 and not p_bump_version then
     return null;
   end if;
-  update public.runs set last_seq = last_seq + v_n where id = p_run returning last_seq into v_last;
+  -- One write of the run row for both counters.
+  update public.runs set last_seq = last_seq + v_n, version = version + p_bump_version::int
+   where id = p_run returning last_seq into v_last;
+  if v_n = 0 then
+    return v_last;
+  end if;
   insert into public.run_events (run_id, seq, owner_id, type, step_id, data)
   select p_run, v_last - v_n + e.ordinality, p_owner, e.value ->> 'type', e.value ->> 'step_id',
          coalesce(e.value -> 'data', '{}'::jsonb)
@@ -57,14 +62,23 @@ returns void
   language plpgsql set search_path to ''
 as $$
 begin
-  update public.step_runs s set status = 'queued', queued_at = now(), not_before = null
-    where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'queue'));
-  update public.step_runs s set status = 'skipped', finished_at = now()
-    where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'skip'));
-  update public.step_runs s set status = 'failed', finished_at = now(), error = p_t -> 'fail' -> s.step_id
-    where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'fail'));
-  update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null
-    where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'cancel'));
+  -- Most transitions queue one or two steps and nothing else: skip the empty parts.
+  if jsonb_array_length(p_t -> 'queue') > 0 then
+    update public.step_runs s set status = 'queued', queued_at = now(), not_before = null
+      where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'queue'));
+  end if;
+  if p_t -> 'skip' <> '{}'::jsonb then
+    update public.step_runs s set status = 'skipped', finished_at = now()
+      where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'skip'));
+  end if;
+  if p_t -> 'fail' <> '{}'::jsonb then
+    update public.step_runs s set status = 'failed', finished_at = now(), error = p_t -> 'fail' -> s.step_id
+      where s.run_id = p_run and s.step_id in (select jsonb_object_keys(p_t -> 'fail'));
+  end if;
+  if jsonb_array_length(p_t -> 'cancel') > 0 then
+    update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null
+      where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_t -> 'cancel'));
+  end if;
   if p_t ->> 'finish' is null and coalesce((p_t ->> 'pause')::boolean, false) then
     update public.runs set status = 'paused' where id = p_run and status in ('queued', 'running');
   end if;
@@ -94,8 +108,7 @@ begin
                                         'outputs', r.outputs, 'usage', r.usage, 'error', r.error))
     from public.runs r where r.id = p_run and r.webhook_url is not null;
   end if;
-  update public.runs set version = version + 1 where id = p_run;
-  perform orchestrate.append_events(p_run, p_owner, coalesce(p_t -> 'events', '[]'::jsonb));
+  perform orchestrate.append_events(p_run, p_owner, coalesce(p_t -> 'events', '[]'::jsonb), true);
 end
 $$;
 
@@ -198,14 +211,15 @@ declare
   v_kind text := p_o ->> 'kind';
 begin
   select * into v_run from public.runs where id = p_run for update;
-  if not found or not exists (
-    select 1 from public.step_runs s
-    where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt
-  ) then
+  if not found then
     return jsonb_build_object('status', 'stale');
   end if;
   if v_kind <> 'retry' and v_run.version <> p_version then
-    return jsonb_build_object('status', 'conflict', 'run', orchestrate.run_view(p_run, p_need, false));
+    if exists (select 1 from public.step_runs s
+               where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt) then
+      return jsonb_build_object('status', 'conflict', 'run', orchestrate.run_view(p_run, p_need, false));
+    end if;
+    return jsonb_build_object('status', 'stale');
   end if;
   update public.step_runs s set
     status = case v_kind when 'success' then 'succeeded' when 'retry' then 'queued' else 'failed' end,
@@ -220,10 +234,15 @@ begin
     finished_at = case when v_kind = 'retry' then null else now() end,
     queued_at = case when v_kind = 'retry' then now() else s.queued_at end,
     not_before = case when v_kind = 'retry' then now() + make_interval(secs => (p_o ->> 'delay')::double precision) else null end
-  where s.run_id = p_run and s.step_id = p_step;
-  perform orchestrate.append_events(p_run, v_run.owner_id, jsonb_build_array(p_o -> 'event'));
-  if v_kind <> 'retry' then
-    perform orchestrate.apply_transition(p_run, v_run.owner_id, p_t);
+  where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt;
+  if not found then
+    return jsonb_build_object('status', 'stale');  -- a newer claim owns the step
+  end if;
+  if v_kind = 'retry' then
+    perform orchestrate.append_events(p_run, v_run.owner_id, jsonb_build_array(p_o -> 'event'));
+  else
+    perform orchestrate.apply_transition(p_run, v_run.owner_id,
+      jsonb_set(p_t, '{events}', jsonb_build_array(p_o -> 'event') || coalesce(p_t -> 'events', '[]'::jsonb)));
   end if;
   return jsonb_build_object('status', 'applied');
 end
@@ -290,7 +309,7 @@ revoke all on all functions in schema orchestrate from public, anon;
 -- role runs steps.
 grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb), orchestrate.apply_control(uuid, jsonb),
   orchestrate.run_json(uuid), orchestrate.apply_transition(uuid, uuid, jsonb),
-  orchestrate.append_events(uuid, uuid, jsonb) to authenticated, service_role;
+  orchestrate.append_events(uuid, uuid, jsonb, boolean) to authenticated, service_role;
 grant execute on function orchestrate.claim_step(uuid, text, double precision, text[], boolean),
   orchestrate.complete_step(uuid, text, integer, jsonb, jsonb, bigint, text[]),
   orchestrate.run_view(uuid, text[], boolean), orchestrate.stuck_steps(double precision, integer) to service_role;

@@ -150,3 +150,8 @@ def test_inputs_are_typed_defaulted_and_checked() -> None:
         parse_pairs(wf, ["n=abc"])
     with pytest.raises(InputError, match="expected name=value"):
         parse_pairs(wf, ["n"])
+
+
+def test_characters_yaml_forbids_are_located() -> None:
+    found = problems("name: x\nsteps:\n  - {id: a, prompt: \"\x07\"}\n")
+    assert found == ["wf.yaml:3:22: invalid YAML: character U+0007 is not allowed; remove it or quote it as an escape"]

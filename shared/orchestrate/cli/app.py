@@ -56,6 +56,11 @@ def guard() -> Iterator[None]:
         _die(exc.message)
     except KeyboardInterrupt:
         _die("interrupted", 130)
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):  # a database error we did not foresee
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _die(f"database error: {first}")
+        raise
 
 
 @app.command()
@@ -179,3 +184,17 @@ def _print_result(data: dict[str, Any]) -> None:
             continue
         body = json.dumps(step["outputs"], indent=2, ensure_ascii=False) if step["outputs"] is not None else step["output"]
         out.print(Panel(escape(body or ""), title=escape(step["id"]), title_align="left", border_style="dim"))
+
+
+def _mount() -> None:
+    """The commands that live in their own modules (each imports its needs lazily)."""
+    from .db import db_app
+    from .service import register
+    from .worker import worker
+
+    app.add_typer(db_app, name="db")
+    app.command()(worker)
+    register(app)  # serve, token, submit, watch
+
+
+_mount()

@@ -53,9 +53,11 @@ def load(text: str, file: str | None = None) -> tuple[Any, Marks]:
     """Parse one YAML document into plain values and a map of path -> (line, column)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SpecError([Problem("", "document is larger than 1 MiB")], file)
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (the reader checks early)
+        raise SpecError([_bad_character(text, exc)], file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
@@ -66,11 +68,19 @@ def load(text: str, file: str | None = None) -> tuple[Any, Marks]:
     except yaml.YAMLError as exc:
         raise SpecError([Problem("", f"invalid YAML: {exc}")], file) from None
     finally:
-        loader.dispose()
+        if "loader" in locals():
+            loader.dispose()
     if node is None:
         raise SpecError([Problem("", "the file is empty; a workflow needs `name` and `steps`", 1, 1)], file)
     builder = _Builder(loader, file)
     return builder.build(node, (), 0), builder.marks
+
+
+def _bad_character(text: str, exc: yaml.reader.ReaderError) -> Problem:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return Problem("", f"invalid YAML: character U+{code:04X} is not allowed; remove it or quote it as an escape", line, column)
 
 
 class _Builder:

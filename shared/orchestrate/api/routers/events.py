@@ -1,0 +1,95 @@
+"""/v1/runs/{id}/events: the run's progress log after a sequence number, as a
+long-poll (JSON) or, under uvicorn, as a server-sent event stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ...db.store import PostgresStore
+from ...engine.records import Event, RunStatus
+from ..deps import CurrentUser, Svc
+from ..problems import ApiProblem
+from ..schemas import EventPage
+from ._docs import problems
+
+router = APIRouter(tags=["runs"])
+
+MAX_WAIT = 25.0  # seconds; API Gateway cuts a request at 30
+SSE_POLL = 15.0  # seconds an SSE stream waits for events before a keep-alive comment
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **problems(404),
+    200: {
+        "description": "The events (JSON), or a `text/event-stream` when asked for with `Accept`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+}
+
+
+async def run_status(store: PostgresStore, user_id: str, run_id: str) -> RunStatus | None:
+    """The run's status as the caller sees it (RLS): None if it is not theirs."""
+    async with store.transaction(user_id) as conn:
+        cur = await conn.execute("select status from public.runs where id = %s", (run_id,))
+        row = await cur.fetchone()
+    return RunStatus(row[0]) if row else None
+
+
+@router.get("/v1/runs/{run_id}/events", response_model=EventPage, responses=_RESPONSES)
+async def run_events(
+    run_id: UUID,
+    request: Request,
+    user: CurrentUser,
+    svc: Svc,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only events with a greater `seq`")] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="Seconds to wait for the first new event (long-poll)")] = 0,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32, include_in_schema=False)] = None,
+) -> Any:
+    """Events with `seq > after`: `seq`, `type`, `step_id`, `data`, `created_at`."""
+    rid = str(run_id)
+    # Read the status first: if it says finished, every event is already written.
+    status = await run_status(svc.store, user.id, rid)
+    if status is None:
+        raise ApiProblem(404, "not-found", f"run {run_id} not found")
+    if _wants_stream(request):
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        return StreamingResponse(
+            _stream(svc.store, user.id, rid, start, status, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    events = await svc.store.events(rid, after, wait=0 if status.finished else wait, user_id=user.id)
+    return {
+        "events": [e.to_dict() for e in events],
+        "next_after": events[-1].seq if events else after,
+        "run_status": status,
+        "finished": status.finished,
+    }
+
+
+def _wants_stream(request: Request) -> bool:
+    # Behind API Gateway (Mangum) the response is buffered whole: long-poll there.
+    return "text/event-stream" in request.headers.get("accept", "") and "aws.event" not in request.scope
+
+
+async def _stream(store: PostgresStore, user_id: str, run_id: str, after: int, status: RunStatus, request: Request) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    while True:
+        events = await store.events(run_id, after, wait=0 if status.finished else SSE_POLL, user_id=user_id)
+        for event in events:
+            after = event.seq
+            yield _sse(event)
+        if status.finished or await request.is_disconnected():
+            return
+        if not events:
+            yield ": keep-alive\n\n"
+        status = await run_status(store, user_id, run_id) or RunStatus.CANCELLED  # gone: end the stream
+
+
+def _sse(event: Event) -> str:
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {json.dumps(event.to_dict(), ensure_ascii=False)}\n\n"

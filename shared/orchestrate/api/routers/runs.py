@@ -1,0 +1,141 @@
+"""/v1/runs: start (from a stored workflow or inline), list, get, and control runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Annotated, Any
+from uuid import UUID
+
+import psycopg
+from fastapi import APIRouter, Header, Query, Response
+
+from ...engine.decide import Action
+from ...engine.records import RunState, RunStatus
+from ...spec import Plan, resolve_inputs
+from ...spec.plan import build
+from ..auth import User
+from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
+from ..problems import ApiProblem
+from ..schemas import IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary
+from ..services import Services
+from ._docs import problems
+from .workflows import parse_source
+
+router = APIRouter(tags=["runs"])
+
+IdempotencyHeader = Annotated[
+    IdempotencyKey | None,
+    Header(alias="Idempotency-Key", description="Repeat a request safely: the same key and body return the same run"),
+]
+
+
+def run_body(run: RunState) -> dict[str, Any]:
+    return {**run.to_dict(), "webhook_url": run.webhook_url}
+
+
+def request_hash(body: dict[str, Any], workflow_id: str | None) -> str:
+    """The fingerprint an Idempotency-Key is bound to: the canonical JSON of the
+    (parsed, defaults filled) body plus the workflow id."""
+    canonical = json.dumps({"workflow_id": workflow_id, "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _start(
+    svc: Services, user: User, plan: Plan, body: RunRequest, workflow_id: str | None, key: str | None, response: Response
+) -> dict[str, Any]:
+    inputs = resolve_inputs(plan.workflow, body.inputs)
+    run_id = str(uuid.uuid4())
+    try:
+        run = await svc.engine.start(
+            plan,
+            inputs,
+            run_id=run_id,
+            owner_id=user.id,
+            workflow_id=workflow_id,
+            mode=body.mode,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            idempotency_key=key,
+            request_hash=request_hash(body.model_dump(mode="json"), workflow_id) if key else None,
+        )
+    except psycopg.errors.ForeignKeyViolation:  # the workflow was deleted meanwhile
+        raise ApiProblem(404, "not-found", f"workflow {workflow_id} not found") from None
+    if run.id != run_id:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/runs/{run.id}"
+    return run_body(run)
+
+
+@router.post("/v1/workflows/{workflow_id}/runs", status_code=202, response_model=Run, tags=["workflows"], responses=problems(404, 409))
+async def start_run(workflow_id: UUID, body: RunRequest, response: Response, user: CurrentUser, svc: Svc, idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
+    """Start a run of a stored workflow. Its inputs are checked first (422 lists every problem)."""
+    record = await svc.workflows.get(user.id, str(workflow_id))
+    if record is None:
+        raise ApiProblem(404, "not-found", f"workflow {workflow_id} not found")
+    return await _start(svc, user, build(record.spec), body, record.id, idempotency_key, response)
+
+
+@router.post("/v1/runs", status_code=202, response_model=Run, responses=problems(409))
+async def start_inline_run(body: InlineRunRequest, response: Response, user: CurrentUser, svc: Svc, idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
+    """Run a workflow given inline, without saving it."""
+    plan = parse_source(body.source)
+    return await _start(svc, user, plan, body, None, idempotency_key, response)
+
+
+@router.get("/v1/runs", response_model=Page[RunSummary], responses=problems(400))
+async def list_runs(
+    user: CurrentUser,
+    svc: Svc,
+    workflow_id: UUID | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """The caller's runs, newest first, optionally of one workflow or in one status."""
+    runs = await svc.store.list_runs(
+        user.id, workflow_id=str(workflow_id) if workflow_id else None, status=status, limit=limit + 1, after=decode_cursor(cursor)
+    )
+    more = len(runs) > limit
+    runs = runs[:limit]
+    items = [{k: v for k, v in run_body(r).items() if k != "steps"} for r in runs]
+    return {"items": items, "next_cursor": encode_cursor(runs[-1].created_at, runs[-1].id) if more else None}
+
+
+@router.get("/v1/runs/{run_id}", response_model=Run, responses=problems(404))
+async def get_run(run_id: UUID, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    """The run with every step: status, output, structured outputs, error, usage, timings."""
+    run = await svc.store.get_run(str(run_id), user_id=user.id)
+    if run is None:
+        raise ApiProblem(404, "not-found", f"run {run_id} not found")
+    return run_body(run)
+
+
+_CONTROLS = {
+    Action.PAUSE: "Pause: no new step starts until resumed (running steps finish).",
+    Action.RESUME: "Resume a paused run.",
+    Action.STEP: "In step mode, let the next step run, then pause again.",
+    Action.CANCEL: "Cancel: unfinished steps are cancelled and the run ends.",
+    Action.RETRY: "Retry a failed run from its failed steps.",
+}
+
+
+def _control_route(action: Action) -> None:
+    async def control(run_id: UUID, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+        return run_body(await svc.engine.control(str(run_id), action, user_id=user.id))
+
+    control.__doc__ = _CONTROLS[action]
+    router.add_api_route(
+        f"/v1/runs/{{run_id}}/{action.value}",
+        control,
+        methods=["POST"],
+        response_model=Run,
+        responses=problems(404, 409),
+        name=f"{action.value}_run",
+        summary=f"{action.value.capitalize()} a run",
+    )
+
+
+for _action in _CONTROLS:
+    _control_route(_action)
+

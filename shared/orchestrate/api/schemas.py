@@ -1,0 +1,157 @@
+"""Request and response bodies. Requests forbid unknown fields; responses are what
+the routes return, so the published OpenAPI matches the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+
+from ..engine.records import Mode, RunStatus, StepStatus
+
+T = TypeVar("T")
+MAX_SOURCE = 1024 * 1024
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorItem(BaseModel):
+    path: str = Field(description="Where: a field path such as `steps[2].prompt` or `body.inputs`")
+    message: str
+    line: int | None = Field(None, description="1-based line in the workflow source, when known")
+    column: int | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="A stable slug, e.g. `not-found`, `invalid-workflow`, `invalid-token`")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ErrorItem] | None = None
+
+
+class WorkflowSource(_In):
+    source: Annotated[str, StringConstraints(max_length=MAX_SOURCE)] = Field(description="The workflow as YAML (or JSON) text")
+
+
+class WorkflowSummary(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    version: int = Field(description="Goes up by one on every update")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Workflow(WorkflowSummary):
+    source: str | None
+    spec: dict[str, Any] = Field(description="The normalized workflow")
+
+
+class Validation(BaseModel):
+    valid: bool
+    name: str | None = None
+    steps: list[str] = []
+    inputs: dict[str, Any] = Field(default_factory=dict, description="The declared inputs")
+    errors: list[ErrorItem] = []
+
+
+class RunRequest(_In):
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: AnyHttpUrl | None = Field(None, description="Notified (Standard Webhooks) when the run ends")
+    mode: Mode = Field(Mode.AUTO, description="`step` pauses after each step until told to go on")
+
+
+class InlineRunRequest(RunRequest):
+    source: Annotated[str, StringConstraints(max_length=MAX_SOURCE)] = Field(description="The workflow as YAML text; not saved")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RunError(BaseModel):
+    type: str
+    message: str
+    step_id: str | None = None
+
+
+class Step(BaseModel):
+    id: str
+    status: StepStatus
+    attempt: int
+    prompt: str | None
+    output: str | None
+    outputs: dict[str, Any] | None
+    error: RunError | None
+    model: str | None
+    usage: Usage
+    latency_ms: int | None
+    queued_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class RunSummary(BaseModel):
+    id: UUID
+    workflow: str | None = Field(description="The workflow's name")
+    workflow_id: UUID | None
+    status: RunStatus
+    mode: Mode
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] | None
+    error: RunError | None
+    usage: Usage
+    webhook_url: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    duration_ms: int | None
+
+
+class Run(RunSummary):
+    steps: list[Step]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class Event(BaseModel):
+    seq: int
+    type: str = Field(description="`run.queued`, `step.started`, `step.succeeded`, `run.succeeded`, ...")
+    step_id: str | None
+    data: dict[str, Any]
+    created_at: dt.datetime
+
+
+class EventPage(BaseModel):
+    events: list[Event]
+    next_after: int = Field(description="Pass as `after` to continue")
+    run_status: RunStatus = Field(description="The run's status when the request began")
+    finished: bool = Field(description="True when the run had finished: no events will follow these")
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="`whsec_...`: verify webhook signatures with it (Standard Webhooks)")
+    created_at: dt.datetime
+    rotated_at: dt.datetime | None
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]

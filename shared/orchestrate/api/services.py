@@ -1,0 +1,105 @@
+"""What the routes use: the Postgres store, the engine (for starting and controlling
+runs), and the workflow repository. Built once per process and passed to the app.
+
+``open_services`` is the hosted shape (API only; steps run elsewhere, woken through the
+queue). ``local_stack`` adds an in-process worker and sweeper: ``orchestrate serve``,
+the tests and the benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ..db.store import PostgresStore
+from ..db.workflows import Workflows
+from ..engine.core import Engine
+from ..engine.queue import InProcessQueue, Queue, consume
+from ..engine.records import StepMessage
+from ..errors import ConfigError
+from ..llm.base import ChatRequest, Completion, Provider
+from ..settings import Settings
+
+log = logging.getLogger("orchestrate.api")
+
+SWEEP_EVERY = 30.0  # seconds between in-process sweeps (re-drive what a restart left queued)
+
+
+@dataclass(frozen=True)
+class Services:
+    store: PostgresStore
+    engine: Engine
+    workflows: Workflows
+
+
+class NoModel:
+    """The API process starts and controls runs but never calls a model itself."""
+
+    async def complete(self, request: ChatRequest) -> Completion:  # pragma: no cover - never called
+        raise ConfigError("this process does not run steps; the step runner does")
+
+
+def make_queue(settings: Settings) -> Queue:
+    """SQS when ORCHESTRATE_STEP_QUEUE_URL is set, else an in-process queue."""
+    if settings.step_queue_url:
+        from ..aws.sqs import SqsQueue, sqs_client
+
+        return SqsQueue(settings.step_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
+    log.warning("no step queue configured (ORCHESTRATE_STEP_QUEUE_URL): runs wait for the sweeper")
+    return InProcessQueue()
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, queue: Queue | None = None, max_size: int = 4) -> AsyncIterator[Services]:
+    """The hosted API's services: a small pool (Lambda serves one request at a time)."""
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is not set: the API needs the Postgres database")
+    store = await PostgresStore.open(settings.database_url, max_size=max_size)
+    try:
+        engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model)
+        yield Services(store, engine, Workflows(store))
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def local_stack(
+    conninfo: str, provider: Provider, *, default_model: str = "gpt-4o", concurrency: int = 64, max_size: int = 20, sweep: bool = True
+) -> AsyncIterator[Services]:
+    """API services plus an in-process worker on one pool: everything in one process."""
+    store = await PostgresStore.open(conninfo, max_size=max_size)
+    queue = InProcessQueue()
+    engine = Engine(store, queue, provider, default_model=default_model)
+
+    async def handle(message: StepMessage) -> None:
+        try:
+            await engine.process(message)
+        except Exception:  # the sweeper re-drives the step; keep the worker alive
+            log.exception("step %s/%s failed to process", message.run_id, message.step_id)
+
+    tasks = [asyncio.create_task(consume(queue, handle, concurrency), name="orchestrate-worker")]
+    if sweep:
+        tasks.append(asyncio.create_task(_sweep_forever(store, queue), name="orchestrate-sweeper"))
+    try:
+        yield Services(store, engine, Workflows(store))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        queue.close()
+        await store.close()
+
+
+async def _sweep_forever(store: PostgresStore, queue: Queue) -> None:
+    from ..db.sweeper import sweep
+
+    while True:
+        try:
+            report = await sweep(store, queue)
+            if report.requeued:
+                log.info("re-enqueued %d stuck steps", report.requeued)
+        except Exception:
+            log.exception("sweep failed; trying again in %.0fs", SWEEP_EVERY)
+        await asyncio.sleep(SWEEP_EVERY)

@@ -1,0 +1,202 @@
+"""``orchestrate serve | token | submit | watch``: the local service and its clients.
+
+Mounted on the main CLI with ``register(app)``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .app import EXIT_FAILED, err, guard, out
+
+DEFAULT_EMAIL = "dev@orchestrate.local"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
+) -> None:
+    """Run the HTTP API and a worker in this process, on the embedded PostgreSQL (or DATABASE_URL)."""
+    from ..db.embedded import resolve_database_url
+    from ..db.migrate import migrate
+    from ..llm import make_provider
+    from .client import save_config
+    from .devauth import secret_file, with_local_auth
+
+    with guard():
+        configured = Settings.from_env()
+        settings = with_local_auth(configured.with_(use_mock=True) if mock else configured)
+        provider = make_provider(settings)
+        listener = _listen(host, port)
+        url = f"http://{_client_host(host)}:{listener.getsockname()[1]}"
+        try:
+            with resolve_database_url(settings.database_url) as target:
+                migrate(target.conninfo)
+                save_config(api_url=url)
+                local_secret = None if configured.supabase_jwt_secret or settings.supabase_url else secret_file()
+                _banner(settings, url, target.description, local_secret)
+                _log_to_stderr()
+                # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal: make both a
+                # KeyboardInterrupt so the worker, the pool and the embedded server close.
+                previous = signal.signal(signal.SIGTERM, _interrupt)
+                try:
+                    asyncio.run(_serve(settings, target.conninfo, provider, listener, access_log))
+                except KeyboardInterrupt:
+                    err.print("stopped", highlight=False)
+                finally:
+                    signal.signal(signal.SIGTERM, previous)
+        finally:
+            listener.close()
+
+
+def _banner(settings: Settings, url: str, database: str, local_secret: Path | None) -> None:
+    model = "mock model" if settings.use_mock else f"model {settings.default_model} via {settings.openai_base_url or 'OpenAI'}"
+    if settings.supabase_url:
+        auth = f"tokens of the Supabase project {settings.supabase_url}"
+    else:
+        auth = "development tokens" + (f" (secret in {local_secret})" if local_secret else " (SUPABASE_JWT_SECRET)")
+    err.print(f"[bold green]Orchestrate API[/] on [bold]{url}[/]  (docs: {url}/docs)", highlight=False)
+    err.print(f"  database: {escape(database)}\n  steps: {escape(model)}\n  auth: {escape(auth)}", highlight=False)
+    if not settings.supabase_url:
+        err.print("  get a token:  [bold]export ORCHESTRATE_TOKEN=$(orchestrate token)[/]", highlight=False)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+async def _serve(settings: Settings, conninfo: str, provider: Any, listener: socket.socket, access_log: bool) -> None:
+    import uvicorn
+
+    from ..api import create_app, local_stack
+
+    async with local_stack(conninfo, provider, default_model=settings.default_model) as services:
+        app = create_app(settings, services=services)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=5))
+        await server.serve(sockets=[listener])
+
+
+def _log_to_stderr() -> None:
+    """Our loggers beside uvicorn's, in its format; other libraries stay quiet."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    logger = logging.getLogger("orchestrate")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before anything starts, so a busy port is one clear message."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another with --port/--host") from None
+    return sock
+
+
+def _client_host(host: str) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def token(
+    user: Annotated[str, typer.Option("--user", help="The user's email; created in the local database if needed.")] = DEFAULT_EMAIL,
+    hours: Annotated[float, typer.Option(help="Hours until the token expires.", min=0.01, max=24 * 365)] = 24.0,
+    save: Annotated[bool, typer.Option(help="Also save it for `submit` and `watch`.")] = True,
+) -> None:
+    """Print a development access token for the local server (signed with the local secret)."""
+    from ..db.embedded import resolve_database_url
+    from .client import save_config
+    from .devauth import ensure_user, mint, signing_secret
+
+    with guard():
+        settings = Settings.from_env()
+        signing_secret(settings)  # refuse a hosted project before touching any database
+        with resolve_database_url(settings.database_url) as target:
+            user_id = ensure_user(target.conninfo, user)
+        value = mint(settings, user_id, user, hours=hours)
+        if save:
+            save_config(token=value)
+    print(value)
+    err.print(f"token for {escape(user)} (user {user_id}), valid {hours:g} h" + ("; saved for submit/watch" if save else ""), highlight=False)
+
+
+def submit(
+    file: Annotated[Path, typer.Argument(help="The workflow file.")],
+    input: Annotated[list[str], typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = [],  # noqa: B006
+    mode: Annotated[str, typer.Option(help="auto, or step (pause after each step).")] = "auto",
+    watch_run: Annotated[bool, typer.Option("--watch/--no-watch", help="Follow the run until it ends.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the finished run as JSON on stdout.")] = False,
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Run a workflow file on a running Orchestrate service."""
+    from ..spec import load_workflow, parse_pairs
+    from ..spec.yamlsource import read_text
+    from .client import ApiClient
+
+    with guard():
+        plan = load_workflow(file)  # every problem at once, before the network
+        inputs = parse_pairs(plan.workflow, input)
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        run = client.request("POST", "/v1/runs", json={"source": read_text(file), "inputs": inputs, "mode": mode}, file=str(file))
+        err.print(f"run [bold]{run['id']}[/] queued on {escape(client.url)}", highlight=False)
+        if not watch_run:
+            print(run["id"])
+            return
+        _follow(client, run, as_json)
+
+
+def watch(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the finished run as JSON on stdout.")] = False,
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Show a run's live progress until it ends; exit 1 if it did not succeed."""
+    from .client import ApiClient
+
+    with guard():
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        run = client.request("GET", f"/v1/runs/{run_id}")
+        _follow(client, run, as_json)
+
+
+def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
+    from .progress import Progress, ProgressView
+
+    view = ProgressView(f"{run['workflow']} · run {run['id'][:8]}", [s["id"] for s in run["steps"]])
+    with Progress(err, view) as progress:
+        final = client.watch(run["id"], progress)
+    if as_json:
+        print(json.dumps(final, indent=2, ensure_ascii=False))
+    colour = "green" if final["status"] == "succeeded" else "red"
+    tokens = final["usage"]["total_tokens"]
+    seconds = (final["duration_ms"] or 0) / 1000
+    out_console = err if as_json else out
+    out_console.print(f"[bold {colour}]{final['status']}[/] in {seconds:.2f}s · {len(final['steps'])} steps · {tokens} tokens · run {final['id']}", highlight=False)
+    if final["status"] != "succeeded":
+        if final["error"]:
+            err.print(f"[red]{escape(final['error'].get('step_id') or 'run')}: {escape(final['error']['message'])}[/]", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to the main CLI."""
+    for command in (serve, token, submit, watch):
+        app.command()(command)
