@@ -18,8 +18,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency
+
 bench: $(STAMP)
-	$(BIN)/python bench/engine_overhead.py
+	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,25 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from orchestrate import MockProvider, parse_workflow, run_local
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _workflows import chain, fan_out, independent  # noqa: E402
 
-def chain(n: int) -> str:
-    steps = ["  - {id: s0, prompt: start}"] + [f"  - {{id: s{i}, prompt: 'next {{{{ s{i - 1} }}}}'}}" for i in range(1, n)]
-    return "name: chain\nsteps:\n" + "\n".join(steps) + "\n"
-
-
-def fan_out(width: int) -> str:
-    middle = [f"  - {{id: m{i}, prompt: 'part {i} of {{{{ root }}}}'}}" for i in range(width)]
-    join = "  - {id: join, prompt: 'all', needs: [" + ", ".join(f"m{i}" for i in range(width)) + "]}"
-    return "name: fan\nsteps:\n  - {id: root, prompt: start}\n" + "\n".join(middle) + "\n" + join + "\n"
+from orchestrate import MockProvider, parse_workflow, run_local  # noqa: E402
 
 
-def independent(n: int) -> str:
-    steps = [f"  - {{id: s{i}, prompt: 'task {i}'}}" for i in range(n)]
-    return "name: parallel\nconversation: false\nsteps:\n" + "\n".join(steps) + "\n"
+
+
+
+
 
 
 async def timed(text: str, delay: float) -> float:

@@ -18,6 +18,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _pg import bench_database, create_user  # noqa: E402
+from _workflows import chain, fan_out  # noqa: E402
 
 from orchestrate import MockProvider, parse_workflow  # noqa: E402
 from orchestrate.db.store import PostgresStore  # noqa: E402
@@ -27,15 +28,8 @@ from orchestrate.engine.queue import InProcessQueue  # noqa: E402
 STEPS = 200
 
 
-def chain(n: int) -> str:
-    steps = ["  - {id: s0, prompt: start}"] + [f"  - {{id: s{i}, prompt: 'next {{{{ s{i - 1} }}}}'}}" for i in range(1, n)]
-    return "name: chain\nsteps:\n" + "\n".join(steps) + "\n"
 
 
-def fan_out(width: int) -> str:
-    middle = [f"  - {{id: m{i}, prompt: 'part {i} of {{{{ root }}}}'}}" for i in range(width)]
-    join = "  - {id: join, prompt: 'all', needs: [" + ", ".join(f"m{i}" for i in range(width)) + "]}"
-    return "name: fan\nsteps:\n  - {id: root, prompt: start}\n" + "\n".join(middle) + "\n" + join + "\n"
 
 
 def insert_floor(conninfo: str, n: int) -> float:

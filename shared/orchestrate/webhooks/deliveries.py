@@ -4,23 +4,16 @@ attempt, and reschedules with exponential backoff over hours, then gives up."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from ..db.store import PostgresStore, valid_id
+from .secrets import signing_secret
 from .sender import Attempt, send
 
 # Delay before attempt n+1 (seconds): 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h.
 BACKOFF = (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
 LEASE = 60  # seconds a sender owns a delivery; a crashed sender's claim lapses then
-
-
-def new_secret() -> str:
-    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,7 @@ async def deliver(store: PostgresStore, delivery_id: str, *, allow_private: bool
         if row is None:
             return Result(delivery_id, "skipped")  # not due, done, or being sent by another
         owner_id, url, payload, attempts = row
-        secret = await _ensure_secret(conn, owner_id)
+        secret = (await signing_secret(conn, owner_id))["secret"]
     attempt = await send(url, payload, secret=secret, message_id=delivery_id, allow_private=allow_private)
     now = dt.datetime.now(dt.UTC)
     if attempt.ok:
@@ -84,15 +77,3 @@ async def deliveries_of_run(store: PostgresStore, run_id: str) -> list[str]:
     async with store.transaction() as conn:
         cur = await conn.execute("select id::text from public.webhook_deliveries where run_id = %s and status = 'pending'", (run_id,))
         return [row[0] for row in await cur.fetchall()]
-
-
-async def _ensure_secret(conn: Any, owner_id: str) -> str:
-    """The owner's signing secret, created on first use (GET /v1/webhook-secret shows it)."""
-    await conn.execute(
-        "insert into public.webhook_secrets (owner_id, secret) values (%s, %s) on conflict (owner_id) do nothing",
-        (owner_id, new_secret()),
-    )
-    cur = await conn.execute("select secret from public.webhook_secrets where owner_id = %s", (owner_id,))
-    row = await cur.fetchone()
-    assert row is not None
-    return str(row[0])

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
-from psycopg.rows import dict_row
 
 from ...db.store import PostgresStore
+from ...webhooks.secrets import signing_secret
 from ..deps import CurrentUser, Svc
 from ..problems import ApiProblem
 from ..schemas import Health, WebhookSecret
@@ -18,24 +16,9 @@ from ._docs import problems
 
 router = APIRouter()
 
-_COLUMNS = "secret, created_at, rotated_at"
-
-
-def new_secret() -> str:
-    """A Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 async def _secret(store: PostgresStore, user_id: str, *, rotate: bool) -> dict[str, Any]:
-    # One statement either way, so two concurrent first GETs agree on one secret.
-    conflict = "do update set secret = excluded.secret, rotated_at = now()" if rotate else "do nothing"
     async with store.transaction(user_id) as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(f"insert into public.webhook_secrets (owner_id, secret) values (%s, %s) on conflict (owner_id) {conflict}", (user_id, new_secret()))
-        await cur.execute(f"select {_COLUMNS} from public.webhook_secrets where owner_id = %s", (user_id,))
-        row = await cur.fetchone()
-    assert row is not None
-    return row
+        return await signing_secret(conn, user_id, rotate=rotate)
 
 
 @router.get("/v1/webhook-secret", response_model=WebhookSecret, tags=["webhooks"], responses=problems())

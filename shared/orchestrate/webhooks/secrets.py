@@ -1,0 +1,30 @@
+"""Each user's Standard Webhooks signing secret (``whsec_`` + 32 random bytes)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def signing_secret(conn: AsyncConnection[Any], owner_id: str, *, rotate: bool = False) -> dict[str, Any]:
+    """The owner's secret (``secret``, ``created_at``, ``rotated_at``), created on first
+    use, replaced when ``rotate``. One statement either way, so two concurrent first
+    uses agree on one secret."""
+    conflict = "do update set secret = excluded.secret, rotated_at = now()" if rotate else "do nothing"
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"insert into public.webhook_secrets (owner_id, secret) values (%s, %s) on conflict (owner_id) {conflict}",
+        (owner_id, new_secret()),
+    )
+    await cur.execute("select secret, created_at, rotated_at from public.webhook_secrets where owner_id = %s", (owner_id,))
+    row = await cur.fetchone()
+    assert row is not None
+    return row
