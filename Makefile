@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/orchestrate run examples/marketing.yaml --mock
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency

@@ -170,7 +170,7 @@ def _compiled_expression(source: str) -> Any:
 def render(source: str, context: dict[str, Any]) -> str:
     """Render a prompt. Raises TemplateError naming what went wrong."""
     try:
-        text = _compiled(source).render(context)
+        text: str = _compiled(source).render(context)
     except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError) as exc:
         raise TemplateError(f"cannot render prompt: {exc}") from None
     if len(text) > MAX_RENDERED:

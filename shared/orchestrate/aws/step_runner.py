@@ -44,6 +44,6 @@ def make_handler(runtime: Runtime) -> Callable[[dict[str, Any], Any], dict[str, 
         # In Lambda (LAMBDA_TASK_ROOT set) Powertools runs the batch on the current loop:
         # make it the runtime's, where the engine's connection pool lives.
         asyncio.set_event_loop(runtime.loop)
-        return async_process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        return dict(async_process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context))
 
     return handler

@@ -40,6 +40,6 @@ def make_handler(runtime: Runtime) -> Callable[[dict[str, Any], Any], dict[str, 
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         asyncio.set_event_loop(runtime.loop)  # see step_runner.make_handler
-        return async_process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        return dict(async_process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context))
 
     return handler

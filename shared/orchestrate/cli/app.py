@@ -49,8 +49,8 @@ def guard() -> Iterator[None]:
         n = len(exc.problems)
         _die(f"{exc.file or 'workflow'} is invalid ({n} problem{'s' if n != 1 else ''})")
     except InputError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]{escape(problem)}[/]", highlight=False)
+        for message in exc.problems:
+            err.print(f"[red]{escape(message)}[/]", highlight=False)
         _die("invalid inputs")
     except OrchestrateError as exc:
         _die(exc.message)

@@ -201,7 +201,8 @@ class PostgresStore:
         """The user's runs, newest first, without their steps."""
         if workflow_id is not None and not valid_id(workflow_id):
             return []
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if workflow_id is not None:
             where.append("workflow_id = %s")
             params.append(workflow_id)

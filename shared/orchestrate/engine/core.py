@@ -196,7 +196,8 @@ def output_schema(outputs: list[OutputSpec]) -> dict[str, Any]:
 
 def _backoff(sp: StepPlan, attempt: int) -> float:
     retry = sp.step.retry
-    return min(retry.max_delay, retry.initial_delay * 2 ** (attempt - 1)) * random.uniform(0.8, 1.0)
+    delay: float = min(retry.max_delay, retry.initial_delay * 2 ** (attempt - 1)) * random.uniform(0.8, 1.0)
+    return delay
 
 
 __all__ = ["Applied", "Engine", "output_schema"]

@@ -42,7 +42,7 @@ class InProcessQueue:
         self._timers.clear()
 
 
-async def consume(queue: InProcessQueue, handle: Callable[[StepMessage], Awaitable[None]], concurrency: int = 64) -> None:
+async def consume(queue: InProcessQueue, handle: Callable[[StepMessage], Awaitable[object]], concurrency: int = 64) -> None:
     """Hand each message to ``handle`` in its own task, at most ``concurrency`` at once,
     as Lambda would with one invocation per message. Runs until cancelled."""
     slots = asyncio.Semaphore(concurrency)

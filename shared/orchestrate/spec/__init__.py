@@ -13,6 +13,9 @@ from .yamlsource import decode, load, read_text
 
 __all__ = [
     "Plan",
+    "build",
+    "dump_spec",
+    "from_spec",
     "StepPlan",
     "Workflow",
     "compile_workflow",
@@ -51,4 +54,5 @@ def json_schema() -> dict[str, Any]:
 
 def dump_spec(plan: Plan) -> dict[str, Any]:
     """The normalized spec as JSON-ready data (what a run snapshots)."""
-    return json.loads(plan.workflow.model_dump_json(exclude_unset=True))
+    spec: dict[str, Any] = json.loads(plan.workflow.model_dump_json(exclude_unset=True))
+    return spec
