@@ -57,8 +57,9 @@ class ProgressView:
             return
         row = self.rows.setdefault(event.step_id, _Row())
         kind = event.type.removeprefix("step.")
+        kind = "running" if kind == "started" else kind
         data: dict[str, Any] = event.data
-        if kind == "started":
+        if kind == "running":
             row.started, row.attempt = time.monotonic(), data.get("attempt", row.attempt)
         if kind in ("succeeded", "failed", "retrying", "cancelled") and row.started is not None:
             row.elapsed = time.monotonic() - row.started
