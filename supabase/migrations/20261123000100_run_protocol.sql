@@ -140,7 +140,12 @@ create or replace function orchestrate.run_view(p_run uuid, p_need text[], p_wit
 returns jsonb
   language sql stable set search_path to ''
 as $$
-  select (to_jsonb(r) - 'last_seq' - 'request_hash' - 'spec')
+  -- Named columns: to_jsonb(r) would detoast and convert the whole spec on every claim.
+  select jsonb_build_object(
+      'id', r.id, 'owner_id', r.owner_id, 'workflow_id', r.workflow_id, 'inputs', r.inputs,
+      'status', r.status, 'mode', r.mode, 'outputs', r.outputs, 'error', r.error, 'usage', r.usage,
+      'webhook_url', r.webhook_url, 'created_at', r.created_at, 'started_at', r.started_at,
+      'finished_at', r.finished_at, 'version', r.version, 'step_budget', r.step_budget)
     || case when p_with_spec then jsonb_build_object('spec', r.spec) else '{}'::jsonb end
     || jsonb_build_object(
       'statuses', (select jsonb_object_agg(s.step_id, s.status) from public.step_runs s where s.run_id = r.id),
