@@ -4,6 +4,7 @@ SSRF guard."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -155,3 +156,27 @@ async def test_the_engine_wakes_the_sender_when_a_run_ends(store: PostgresStore,
     await webhooks.drain()
     assert len(receiver.requests) == 1
     assert json.loads(receiver.requests[0][2])["data"]["id"] == run.id
+
+
+async def test_orchestrate_serve_stack_sends_webhooks_when_runs_end(pg_url: str, make_user: Callable[..., str], receiver: Receiver) -> None:
+    from orchestrate.api.services import local_stack
+    from orchestrate.engine.decide import Action
+
+    owner = make_user()
+    async with local_stack(pg_url, MockProvider(0.0), sweep=False, allow_private_webhooks=True) as services:
+        done = await services.engine.start(parse_workflow(PAIR), {}, owner_id=owner, webhook_url=receiver.url)
+        for _ in range(100):
+            run = await services.store.get_run(done.id)
+            if run is not None and run.status.finished:
+                break
+            await asyncio.sleep(0.05)
+        # A run whose steps nobody takes (a queue no worker reads), cancelled through the API's engine.
+        idle = Engine(services.store, InProcessQueue(), MockProvider())
+        waiting = await idle.start(parse_workflow(PAIR), {}, owner_id=owner, webhook_url=receiver.url)
+        await services.engine.control(waiting.id, Action.CANCEL)
+        for _ in range(100):
+            if len(receiver.requests) == 2:
+                break
+            await asyncio.sleep(0.05)
+    kinds = sorted(json.loads(body)["type"] for _, _, body in receiver.requests)
+    assert kinds == ["run.cancelled", "run.succeeded"]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..db.store import PostgresStore
 from ..db.workflows import Workflows
@@ -21,6 +22,9 @@ from ..engine.records import StepMessage
 from ..errors import ConfigError
 from ..llm.base import ChatRequest, Completion, Provider
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..webhooks.local import InlineWebhooks
 
 log = logging.getLogger("orchestrate.api")
 
@@ -57,8 +61,13 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
     if not settings.database_url:
         raise ConfigError("DATABASE_URL is not set: the API needs the Postgres database")
     store = await PostgresStore.open(settings.database_url, max_size=max_size)
+    webhooks = None
+    if settings.webhook_queue_url:  # a cancel ends a run here: wake its webhook's sender
+        from ..aws.sqs import SqsQueue, sqs_client
+
+        webhooks = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
     try:
-        engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model)
+        engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks)
         yield Services(store, engine, Workflows(store))
     finally:
         await store.close()
@@ -66,12 +75,23 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
 
 @asynccontextmanager
 async def local_stack(
-    conninfo: str, provider: Provider, *, default_model: str = "gpt-4o", concurrency: int = 64, max_size: int = 20, sweep: bool = True
+    conninfo: str,
+    provider: Provider,
+    *,
+    default_model: str = "gpt-4o",
+    concurrency: int = 64,
+    max_size: int = 20,
+    sweep: bool = True,
+    allow_private_webhooks: bool = False,
 ) -> AsyncIterator[Services]:
-    """API services plus an in-process worker on one pool: everything in one process."""
+    """API services plus an in-process worker on one pool: everything in one process.
+    Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
+    from ..webhooks.local import InlineWebhooks
+
     store = await PostgresStore.open(conninfo, max_size=max_size)
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider, default_model=default_model)
+    webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
+    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks)
 
     async def handle(message: StepMessage) -> None:
         try:
@@ -81,25 +101,29 @@ async def local_stack(
 
     tasks = [asyncio.create_task(consume(queue, handle, concurrency), name="orchestrate-worker")]
     if sweep:
-        tasks.append(asyncio.create_task(_sweep_forever(store, queue), name="orchestrate-sweeper"))
+        tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
     try:
         yield Services(store, engine, Workflows(store))
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await webhooks.drain()
         queue.close()
         await store.close()
 
 
-async def _sweep_forever(store: PostgresStore, queue: Queue) -> None:
+async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
     from ..db.sweeper import sweep
+    from ..webhooks.deliveries import due_deliveries
 
     while True:
         try:
             report = await sweep(store, queue)
             if report.requeued:
                 log.info("re-enqueued %d stuck steps", report.requeued)
+            for delivery_id in await due_deliveries(store):
+                await webhooks.deliver(delivery_id)
         except Exception:
             log.exception("sweep failed; trying again in %.0fs", SWEEP_EVERY)
         await asyncio.sleep(SWEEP_EVERY)

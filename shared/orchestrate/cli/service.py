@@ -82,7 +82,9 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
 
     from ..api import create_app, local_stack
 
-    async with local_stack(conninfo, provider, default_model=settings.default_model) as services:
+    async with local_stack(
+        conninfo, provider, default_model=settings.default_model, allow_private_webhooks=settings.webhook_allow_private
+    ) as services:
         app = create_app(settings, services=services)
         server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=5))
         await server.serve(sockets=[listener])

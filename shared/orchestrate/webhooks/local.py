@@ -26,9 +26,13 @@ class InlineWebhooks:
     async def _deliver_run(self, run_id: str) -> None:
         try:
             for delivery_id in await deliveries_of_run(self.store, run_id):
-                await deliver(self.store, delivery_id, allow_private=self.allow_private)
+                await self.deliver(delivery_id)
         except Exception:  # a failed attempt stays pending: the sweeper retries it
             log.exception("webhook delivery for run %s failed", run_id)
+
+    async def deliver(self, delivery_id: str) -> None:
+        result = await deliver(self.store, delivery_id, allow_private=self.allow_private)
+        log.info("webhook %s: %s", delivery_id, result.status)
 
     async def drain(self) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""
