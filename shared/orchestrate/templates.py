@@ -72,11 +72,13 @@ def analyse(source: str, *, expression: bool = False) -> Analysis:
     """Parse a template (or a ``when`` expression) and list what it reads."""
     try:
         tree = _parse(source, expression)
+        refs: list[Reference] = []
+        problems: list[tuple[str, int | None]] = []
+        _walk(tree, refs, problems, _assigned_names(tree))
     except TemplateSyntaxError as exc:
         return Analysis((), ((f"template syntax error: {exc.message}", exc.lineno),))
-    refs: list[Reference] = []
-    problems: list[tuple[str, int | None]] = []
-    _walk(tree, refs, problems, _assigned_names(tree))
+    except RecursionError:
+        return Analysis((), (("template is nested too deeply", None),))
     return Analysis(tuple(dict.fromkeys(refs)), tuple(problems))
 
 
@@ -171,7 +173,7 @@ def render(source: str, context: dict[str, Any]) -> str:
     """Render a prompt. Raises TemplateError naming what went wrong."""
     try:
         text: str = _compiled(source).render(context)
-    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError) as exc:
+    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateError(f"cannot render prompt: {exc}") from None
     if len(text) > MAX_RENDERED:
         raise TemplateError("rendered prompt is larger than 1 MiB")
@@ -182,7 +184,7 @@ def evaluate(expression: str, context: dict[str, Any]) -> bool:
     """Evaluate a ``when`` condition."""
     try:
         return bool(_compiled_expression(expression)(**context))
-    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError) as exc:
+    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateError(f"cannot evaluate when: {exc}") from None
 
 

@@ -15,6 +15,9 @@ create schema if not exists orchestrate;
 alter table public.runs add column if not exists version bigint not null default 0;
 -- Step-by-step mode: how many more claims the run allows before it pauses again.
 alter table public.runs add column if not exists step_budget integer not null default 0;
+-- A run retry resets failed steps; attempts count from here against max_attempts again
+-- (attempt itself keeps rising, so a late result of an older attempt stays stale).
+alter table public.step_runs add column if not exists retry_base integer not null default 0;
 
 -- Append events to a run's log: one bump of runs.last_seq (which locks the run row,
 -- keeping seq gapless) for any number of events. p_events: [{type, step_id, data}].
@@ -89,7 +92,7 @@ begin
       error = nullif(p_t -> 'error', 'null'::jsonb),
       -- a run's outputs: each succeeded step's structured outputs, or its text
       outputs = case when p_t ->> 'finish' = 'succeeded' then (
-        select jsonb_object_agg(s.step_id, coalesce(s.outputs, to_jsonb(s.output)))
+        select coalesce(jsonb_object_agg(s.step_id, coalesce(s.outputs, to_jsonb(s.output))), '{}'::jsonb)
         from public.step_runs s where s.run_id = p_run and s.status = 'succeeded') end,
       usage = (
         select jsonb_build_object(
@@ -166,36 +169,43 @@ returns jsonb
 as $$
 declare
   v_run public.runs%rowtype;
-  v_attempt integer;
+  v_step public.step_runs%rowtype;
+  v_first boolean;
   v_events jsonb;
 begin
   -- Lock the run first, as completion does, so the two never deadlock.
   select * into v_run from public.runs where id = p_run for update;
-  if not found or v_run.status not in ('queued', 'running') or (v_run.mode = 'step' and v_run.step_budget < 1) then
+  if not found or v_run.status not in ('queued', 'running') then
+    return null;
+  end if;
+  select * into v_step from public.step_runs s where s.run_id = p_run and s.step_id = p_step;
+  if not found or not ((v_step.status = 'queued' and (v_step.not_before is null or v_step.not_before <= now()))
+                       or (v_step.status = 'running' and v_step.lease_until < now())) then
+    return null;
+  end if;
+  -- Step mode spends its budget on a step's first claim only: a retry after a
+  -- transient error, or a reclaim after a crash, continues the step already allowed.
+  v_first := v_step.status = 'queued' and v_step.not_before is null;
+  if v_run.mode = 'step' and v_first and v_run.step_budget < 1 then
     return null;
   end if;
   update public.step_runs s
      set status = 'running', attempt = s.attempt + 1, started_at = now(),
          lease_until = now() + make_interval(secs => p_lease)
-   where s.run_id = p_run and s.step_id = p_step
-     and ((s.status = 'queued' and (s.not_before is null or s.not_before <= now()))
-          or (s.status = 'running' and s.lease_until < now()))
-  returning s.attempt into v_attempt;
-  if v_attempt is null then
-    return null;
-  end if;
+   where s.run_id = p_run and s.step_id = p_step;
   v_events := jsonb_build_array(jsonb_build_object('type', 'step.started', 'step_id', p_step,
-                                                   'data', jsonb_build_object('attempt', v_attempt)));
-  if v_run.status = 'queued' or v_run.mode = 'step' then
+                                                   'data', jsonb_build_object('attempt', v_step.attempt + 1)));
+  if v_run.status = 'queued' or (v_run.mode = 'step' and v_first) then
     update public.runs set status = 'running', started_at = coalesce(started_at, now()),
-                           step_budget = greatest(step_budget - 1, 0)
+                           step_budget = case when v_run.mode = 'step' and v_first then greatest(step_budget - 1, 0) else step_budget end
      where id = p_run;
   end if;
   if v_run.status = 'queued' then
     v_events := jsonb_build_array(jsonb_build_object('type', 'run.started')) || v_events;
   end if;
   perform orchestrate.append_events(p_run, v_run.owner_id, v_events);
-  return jsonb_build_object('attempt', v_attempt, 'run', orchestrate.run_view(p_run, p_need, p_with_spec));
+  return jsonb_build_object('attempt', v_step.attempt + 1, 'tries', v_step.attempt + 1 - v_step.retry_base,
+                            'run', orchestrate.run_view(p_run, p_need, p_with_spec));
 end
 $$;
 
@@ -265,7 +275,8 @@ declare
   v_reset boolean := jsonb_array_length(p_c -> 'reset') > 0;
 begin
   update public.step_runs s
-     set status = 'pending', error = null, finished_at = null, lease_until = null, started_at = null
+     set status = 'pending', error = null, finished_at = null, lease_until = null, started_at = null,
+         retry_base = s.attempt
    where s.run_id = p_run and s.step_id in (select jsonb_array_elements_text(p_c -> 'reset'));
   update public.runs r set
     status = p_c ->> 'status',

@@ -143,3 +143,57 @@ async def test_an_idempotency_key_returns_the_same_run_and_refuses_another_reque
         await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k1", request_hash="h2")
     other = await engine.start(plan, {}, owner_id=env.owner, idempotency_key="k2", request_hash="h1")
     assert other.id != first.id
+
+
+async def test_step_mode_survives_a_transient_retry(env: Env) -> None:
+    from orchestrate.errors import ProviderTransient
+
+    def flaky(request: ChatRequest, nth: int) -> None:
+        if request.messages[-1]["content"] == "one" and nth == 1:
+            raise ProviderTransient("503", retry_after=999)  # too long to wait in-call: the step is retried
+
+    text = "name: c\nsteps:\n  - {id: a, prompt: one, retry: {initial_delay: 0}}\n  - {id: b, prompt: 'two {{ a }}'}\n"
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, RecordingProvider(fail=flaky))
+    run = await engine.start(parse_workflow(text), {}, owner_id=env.owner, mode=Mode.STEP)
+    await drain(engine, queue)  # a fails transiently, is re-queued, and its retry is claimed without new budget
+    paused = await env.store.get_run(run.id)
+    assert paused is not None and paused.status is RunStatus.PAUSED
+    assert statuses(paused) == {"a": "succeeded", "b": "queued"} and paused.steps["a"].attempt == 2
+
+
+async def test_a_step_whose_invocations_keep_dying_is_abandoned(env: Env) -> None:
+    provider = RecordingProvider()
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, provider)
+    text = "name: c\nsteps:\n  - {id: a, prompt: one, retry: {max_attempts: 2}}\n"
+    run = await engine.start(parse_workflow(text), {}, owner_id=env.owner)
+    for _ in range(2):  # two invocations claim the step and die: their leases lapse at once
+        assert await env.store.claim(run.id, "a", 0.0) is not None
+    assert await engine.process(StepMessage(run.id, "a")) is True
+    final = await env.store.get_run(run.id)
+    assert final is not None and final.status is RunStatus.FAILED
+    assert final.error is not None and final.error.type == "step-abandoned" and "2 attempts" in final.error.message
+    assert provider.requests == []
+
+
+async def test_retry_gives_failed_steps_their_attempts_again(env: Env) -> None:
+    from orchestrate.errors import ProviderTransient
+
+    broken = {"on": True}
+
+    def fail(request: ChatRequest, nth: int) -> None:
+        if broken["on"]:
+            raise ProviderTransient("503", retry_after=999)
+
+    text = "name: c\nsteps:\n  - {id: a, prompt: one, retry: {max_attempts: 2, initial_delay: 0}}\n"
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, RecordingProvider(fail=fail))
+    run = await engine.start(parse_workflow(text), {}, owner_id=env.owner)
+    await drain(engine, queue)
+    assert (await env.store.get_run(run.id)).status is RunStatus.FAILED  # type: ignore[union-attr]
+    await engine.control(run.id, Action.RETRY)
+    await drain(engine, queue)  # fails twice more: a fresh budget of 2 attempts, not "gave up after 3"
+    final = await env.store.get_run(run.id)
+    assert final is not None and final.status is RunStatus.FAILED and final.steps["a"].attempt == 4
+    assert final.error is not None and "gave up after 2 attempts" in final.error.message

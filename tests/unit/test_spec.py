@@ -155,3 +155,13 @@ def test_inputs_are_typed_defaulted_and_checked() -> None:
 def test_characters_yaml_forbids_are_located() -> None:
     found = problems("name: x\nsteps:\n  - {id: a, prompt: \"\x07\"}\n")
     assert found == ["wf.yaml:3:22: invalid YAML: character U+0007 is not allowed; remove it or quote it as an escape"]
+
+
+def test_nul_characters_and_deep_nesting_are_refused_with_a_location() -> None:
+    assert problems('name: x\nsteps:\n  - {id: a, prompt: "a\\0b"}\n') == ["wf.yaml:3:21: steps[0].prompt: the NUL character (U+0000) is not allowed"]
+    assert any("nested deeper" in p for p in problems("[" * 50000))
+    deep = "name: x\nsteps:\n  - id: a\n    prompt: \"{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}\"\n"
+    assert any("nested too deeply" in p or "template" in p for p in problems(deep))
+    wf = parse_workflow("name: x\ninputs: {t: {}}\nsteps:\n  - {id: a, prompt: '{{ inputs.t }}'}\n").workflow
+    with pytest.raises(InputError, match="NUL character"):
+        resolve_inputs(wf, {"t": "a\x00b"})

@@ -45,6 +45,7 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         self._settings = settings
         self._engine: Engine | None = None
+        self._building = asyncio.Lock()
 
     @property
     def settings(self) -> Settings:
@@ -57,8 +58,11 @@ class Runtime:
         return self.loop.run_until_complete(coro)
 
     async def engine(self) -> Engine:
+        # A cold batch asks for the engine from every record at once: build one, not ten.
         if self._engine is None:
-            self._engine = await build_engine(self.settings)
+            async with self._building:
+                if self._engine is None:
+                    self._engine = await build_engine(self.settings)
         return self._engine
 
     def close(self) -> None:

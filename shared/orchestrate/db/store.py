@@ -116,7 +116,8 @@ class PostgresStore:
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
-        return Claim(run_from_json(row[0]["run"]), step_id, row[0]["attempt"], frozenset(need) if need is not None else None)
+        data = row[0]
+        return Claim(run_from_json(data["run"]), step_id, data["attempt"], frozenset(need) if need is not None else None, tries=data["tries"])
 
     async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
         """One call: the transition is decided on the claim's view of the run and
@@ -303,6 +304,7 @@ def _step(s: dict[str, Any]) -> StepState:
         finished_at=_ts(s["finished_at"]),
         lease_until=_ts(s["lease_until"]),
         not_before=_ts(s["not_before"]),
+        retry_base=s.get("retry_base", 0),
     )
 
 

@@ -4,6 +4,7 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -79,6 +80,8 @@ class Engine:
         if created.id == run.id:  # not a replay of an earlier request
             self._remember(run.id, plan)
             await self._enqueue(created.id, transition.queue)
+            if transition.finish is not None:  # every root step skipped, say
+                await self._finished(created)
         return created
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
@@ -92,7 +95,14 @@ class Engine:
         if claim is None:
             return False
         plan = self.plan_for(claim.run)
-        outcome = await self._execute(plan, claim)
+        step = plan.steps[claim.step_id].step
+        if claim.attempts_used > step.retry.max_attempts:
+            # Earlier invocations died before recording anything (a crash, a kill at the
+            # function's timeout): give up rather than re-run the step forever.
+            reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
+            outcome: Outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
+        else:
+            outcome = await self._execute(plan, claim)
         applied = await self.store.complete(claim, outcome, lambda run: decide.after_step(self.plan_for(run), run))
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
@@ -149,14 +159,17 @@ class Engine:
             return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
         except ProviderError as exc:
             error = ErrorInfo(exc.type, exc.message, claim.step_id)
-            if exc.retryable and claim.attempt < sp.step.retry.max_attempts:
-                return Retry(error, _backoff(sp, claim.attempt), prompt)
+            if exc.retryable and claim.attempts_used < sp.step.retry.max_attempts:
+                return Retry(error, _backoff(sp, claim.attempts_used), prompt)
             if exc.retryable:
-                error = ErrorInfo(exc.type, f"{exc.message} (gave up after {claim.attempt} attempts)", claim.step_id)
+                error = ErrorInfo(exc.type, f"{exc.message} (gave up after {claim.attempts_used} attempts)", claim.step_id)
             return Failure(error, prompt)
         except OrchestrateError as exc:
             return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
-        return Success(prompt, completion.text, completion.data, completion.model, completion.usage, latency)
+        text, data = _without_nul(completion.text), completion.data
+        if data is not None and "\\u0000" in json.dumps(data):
+            data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
+        return Success(prompt, text, data, completion.model, completion.usage, latency)
 
     def _request(self, plan: Plan, sp: StepPlan, prompt: str, steps: Mapping[str, StepState]) -> ChatRequest:
         step, defaults = sp.step, plan.workflow.defaults
@@ -192,6 +205,11 @@ def output_schema(outputs: list[OutputSpec]) -> dict[str, Any]:
             prop["description"] = out.description
         properties[out.name] = prop
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _without_nul(text: str) -> str:
+    """Postgres stores no U+0000; a model may still answer one. Keep it visible."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _backoff(sp: StepPlan, attempt: int) -> float:

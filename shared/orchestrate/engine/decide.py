@@ -195,7 +195,8 @@ def control(plan: Plan, run: RunState, action: Action) -> Control:
         unfinished = [sid for sid in plan.order if not run.steps[sid].status.finished]
         error = ErrorInfo("cancelled", "the run was cancelled")
         return Control(action, RunStatus.CANCELLED, Transition(cancel=unfinished, finish=RunStatus.CANCELLED, error=error), [])
-    reset = [sid for sid in plan.order if run.steps[sid].status in (StepStatus.FAILED, StepStatus.CANCELLED)]
-    steps = {sid: (StepState(sid, s.position, StepStatus.PENDING, attempt=s.attempt) if sid in reset else s) for sid, s in run.steps.items()}
+    # Skipped steps are decided again too: a skip may have followed the failure.
+    reset = [sid for sid in plan.order if run.steps[sid].status in (StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED)]
+    steps = {sid: (StepState(sid, s.position, StepStatus.PENDING, attempt=s.attempt, retry_base=s.attempt) if sid in reset else s) for sid, s in run.steps.items()}
     transition = advance(plan, run.inputs, steps)
     return Control(action, RunStatus.RUNNING, transition, list(transition.queue), reset=reset, step_budget=1 if run.mode is Mode.STEP else None)

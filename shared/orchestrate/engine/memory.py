@@ -52,15 +52,17 @@ class MemoryStore:
         step = run.steps.get(step_id) if run else None
         if run is None or step is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
             return None
-        if run.mode is Mode.STEP and run.step_budget < 1:
-            return None
         at = now()
         claimable = (step.status is StepStatus.QUEUED and (step.not_before is None or step.not_before <= at)) or (
             step.status is StepStatus.RUNNING and step.lease_until is not None and step.lease_until < at
         )
         if not claimable:
             return None
-        if run.mode is Mode.STEP:
+        # Step mode spends its budget on a step's first claim only (see claim_step's SQL).
+        first = step.status is StepStatus.QUEUED and step.not_before is None
+        if run.mode is Mode.STEP and first:
+            if run.step_budget < 1:
+                return None
             run.step_budget -= 1
         if run.status is RunStatus.QUEUED:
             run.status, run.started_at = RunStatus.RUNNING, at
@@ -71,7 +73,7 @@ class MemoryStore:
         await self._notify()
         # A shallow view: the step states the engine reads (finished dependencies)
         # never change again, and copying every step per claim would make a run O(n^2).
-        return Claim(dataclasses.replace(run, steps=dict(run.steps)), step_id, step.attempt)
+        return Claim(dataclasses.replace(run, steps=dict(run.steps)), step_id, step.attempt, tries=step.attempt - step.retry_base)
 
     async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
         run = self._runs.get(claim.run.id)
@@ -106,7 +108,7 @@ class MemoryStore:
         decision = decide(run)
         for sid in decision.reset:
             old = run.steps[sid]
-            run.steps[sid] = StepState(sid, old.position, StepStatus.PENDING, attempt=old.attempt)
+            run.steps[sid] = StepState(sid, old.position, StepStatus.PENDING, attempt=old.attempt, retry_base=old.attempt)
         run.status = decision.status
         if decision.step_budget is not None:
             run.step_budget = decision.step_budget

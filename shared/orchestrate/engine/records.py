@@ -97,6 +97,7 @@ class StepState:
     finished_at: dt.datetime | None = None
     lease_until: dt.datetime | None = None
     not_before: dt.datetime | None = None
+    retry_base: int = 0  # the attempt count when a run retry last reset this step
 
     def to_dict(self) -> dict[str, Any]:
         return {

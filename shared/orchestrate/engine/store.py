@@ -22,6 +22,11 @@ class Claim:
     step_id: str
     attempt: int
     need: frozenset[str] | None = None  # the steps read in full (None: all)
+    tries: int = 0  # attempts since the step was last reset (a run retry); 0: same as attempt
+
+    @property
+    def attempts_used(self) -> int:
+        return self.tries or self.attempt
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
         if not _matches(spec.type, value):
             problems.append(f"input '{name}': expected {spec.type}, got {_describe(value)}")
             continue
+        if _has_nul(value):
+            problems.append(f"input '{name}': the NUL character (U+0000) is not allowed")
+            continue
         values[name] = value
     for name, spec in workflow.inputs.items():
         if name in values or name in given:
@@ -95,6 +98,17 @@ def _matches(kind: str, value: Any) -> bool:
     if kind == "integer" and isinstance(value, float):
         return value.is_integer()
     return isinstance(value, _PY_TYPES[kind])
+
+
+def _has_nul(value: Any) -> bool:
+    """Postgres cannot store U+0000 in jsonb: such an input is refused where it enters."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _describe(value: Any) -> str:

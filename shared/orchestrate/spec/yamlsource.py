@@ -67,6 +67,8 @@ def load(text: str, file: str | None = None) -> tuple[Any, Marks]:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem("", f"invalid YAML: {exc}")], file) from None
+    except RecursionError:
+        raise SpecError([Problem("", f"document is nested deeper than {MAX_DEPTH} levels")], file) from None
     finally:
         if "loader" in locals():
             loader.dispose()
@@ -119,6 +121,9 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise self._fail(node, path, f"invalid value: {exc.problem}") from None
+        if isinstance(value, str) and "\x00" in value:  # an escape such as "\0": Postgres cannot store it
+            raise self._fail(node, path, "the NUL character (U+0000) is not allowed")
+        return value

@@ -39,6 +39,13 @@ async def deliver(store: PostgresStore, delivery_id: str, *, allow_private: bool
         if row is None:
             return Result(delivery_id, "skipped")  # not due, done, or being sent by another
         owner_id, url, payload, attempts = row
+        if attempts > len(BACKOFF) + 1:  # earlier senders died mid-attempt, again and again
+            await conn.execute(
+                "update public.webhook_deliveries set status = 'failed', next_attempt_at = null, "
+                "last_error = 'gave up: the sender did not finish its attempts' where id = %s",
+                (delivery_id,),
+            )
+            return Result(delivery_id, "failed")
         secret = (await signing_secret(conn, owner_id))["secret"]
     attempt = await send(url, payload, secret=secret, message_id=delivery_id, allow_private=allow_private)
     now = dt.datetime.now(dt.UTC)

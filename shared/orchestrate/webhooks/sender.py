@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -47,7 +48,9 @@ async def send(url: str, payload: dict[str, Any], *, secret: str, message_id: st
         return Attempt(False, None, exc.message, retryable=False)
     headers = signed_headers(secret, message_id, body, dt.datetime.now(dt.UTC)) | {"host": target.host}
     try:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, trust_env=False) as client:
+        # httpx's timeout bounds each read; this bounds the whole exchange (a receiver
+        # dribbling one byte at a time must not hold the sender).
+        async with asyncio.timeout(TIMEOUT), httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, trust_env=False) as client:
             request = client.build_request("POST", target.url, content=body.encode(), headers=headers, extensions={"sni_hostname": target.host.split(":")[0]})
             response = await client.send(request, stream=True)
             try:
@@ -60,6 +63,8 @@ async def send(url: str, payload: dict[str, Any], *, secret: str, message_id: st
                 await response.aclose()
     except httpx.HTTPError as exc:
         return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+    except TimeoutError:
+        return Attempt(False, None, f"no complete answer within {TIMEOUT:g}s", retryable=True)
     if 200 <= response.status_code < 300:
         return Attempt(True, response.status_code, None, retryable=False)
     error = "redirects are not followed" if 300 <= response.status_code < 400 else f"answered {response.status_code}"

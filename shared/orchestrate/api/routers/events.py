@@ -57,7 +57,7 @@ async def run_events(
     if status is None:
         raise ApiProblem(404, "not-found", f"run {run_id} not found")
     if _wants_stream(request):
-        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        start = int(last_event_id) if last_event_id and last_event_id.isascii() and last_event_id.isdigit() else after
         return StreamingResponse(
             _stream(svc.store, user.id, rid, start, status, request),
             media_type="text/event-stream",
