@@ -6,7 +6,6 @@ references and derive dependencies before anything runs; rendering happens per s
 from __future__ import annotations
 
 import json
-import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
@@ -14,12 +13,11 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import TemplateError
+from .sandbox import MAX_TEXT, BoundedSandbox, budget
 
-MAX_RENDERED = 1024 * 1024
-_MAX_REPEAT = 100_000
+MAX_RENDERED = MAX_TEXT
 
 
 def _finalize(value: Any) -> Any:
@@ -31,24 +29,7 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox forbids attribute tricks; we also bound `*` and `**`, which the
-    sandbox would happily use to build a gigabyte string."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > 100:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > _MAX_REPEAT:
-                raise SecurityError("repetition too large")
-        return operator.mul(left, right)
-
-
-_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True)
+_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -172,7 +153,8 @@ def _compiled_expression(source: str) -> Any:
 def render(source: str, context: dict[str, Any]) -> str:
     """Render a prompt. Raises TemplateError naming what went wrong."""
     try:
-        text: str = _compiled(source).render(context)
+        with budget():
+            text: str = _compiled(source).render(context)
     except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateError(f"cannot render prompt: {exc}") from None
     if len(text) > MAX_RENDERED:
@@ -183,7 +165,8 @@ def render(source: str, context: dict[str, Any]) -> str:
 def evaluate(expression: str, context: dict[str, Any]) -> bool:
     """Evaluate a ``when`` condition."""
     try:
-        return bool(_compiled_expression(expression)(**context))
+        with budget():
+            return bool(_compiled_expression(expression)(**context))
     except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
         raise TemplateError(f"cannot evaluate when: {exc}") from None
 

@@ -126,7 +126,7 @@ async def test_transient_errors_give_up_after_max_attempts(env: Env) -> None:
 
 
 async def test_a_template_that_fails_at_run_time_fails_the_step(env: Env) -> None:
-    text = "name: x\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: \"{{ steps.a.output ~ ('x' * 1000000) }}\"}\n"
+    text = "name: x\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: \"{{ steps.a.output ~ ('x' * 2000000) }}\"}\n"
     result = await run(env, text)
     assert statuses(result)["b"] == "failed"
     assert result.error is not None and result.error.type == "template-error"

@@ -98,10 +98,10 @@ def test_mock_from_environment_and_failed_run_exit_code(tmp_path: Path) -> None:
     proc = orchestrate("run", str(ROOT / "examples" / "debate.yaml"), "--json", env={"ORCHESTRATE_USE_MOCK": "1"})
     assert proc.returncode == 0, proc.stderr
     wf = tmp_path / "wf.yaml"
-    wf.write_text("name: t\nsteps:\n  - {id: a, prompt: \"{{ 'x' * 1000000 }}\"}\n")
+    wf.write_text("name: t\nsteps:\n  - {id: a, prompt: \"{{ 'x' * 2000000 }}\"}\n")
     proc = orchestrate("run", str(wf), "--mock")
     assert proc.returncode == 1
-    assert "failed" in proc.stderr and "repetition too large" in proc.stderr
+    assert "failed" in proc.stderr and "larger than 1 MiB" in proc.stderr
 
 
 def test_schema_command_prints_json_schema() -> None:
