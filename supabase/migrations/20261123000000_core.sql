@@ -51,7 +51,7 @@ create table public.runs (
   webhook_url text,
   idempotency_key text,
   request_hash text,  -- fingerprint of the request an idempotency key was first used with
-  last_seq bigint not null default 0,  -- last run_events.seq handed out (see append_run_event)
+  last_seq bigint not null default 0,  -- last run_events.seq handed out (see orchestrate.append_events)
   created_at timestamptz not null default now(),
   started_at timestamptz,
   finished_at timestamptz,
@@ -156,44 +156,20 @@ create trigger step_runs_updated_at before update on public.step_runs
 create trigger webhook_deliveries_updated_at before update on public.webhook_deliveries
   for each row execute function public.set_updated_at();
 
--- Append one event and return its seq. Bumping runs.last_seq locks the run row, so
--- concurrent appends to one run queue up and seqs stay gapless (1, 2, 3, ...).
--- Security invoker: under RLS a user can only append to their own runs.
-create or replace function public.append_run_event(
-  p_run_id uuid,
-  p_type text,
-  p_step_id text default null,
-  p_data jsonb default '{}'::jsonb
-) returns bigint
-  language plpgsql security invoker set search_path to ''
-as $$
-declare
-  v_seq bigint;
-  v_owner uuid;
-begin
-  update public.runs set last_seq = last_seq + 1
-    where id = p_run_id
-    returning last_seq, owner_id into v_seq, v_owner;
-  if not found then
-    raise exception 'run % not found', p_run_id using errcode = 'no_data_found';
-  end if;
-  insert into public.run_events (run_id, seq, owner_id, type, step_id, data)
-    values (p_run_id, v_seq, v_owner, p_type, p_step_id, coalesce(p_data, '{}'::jsonb));
-  return v_seq;
-end
-$$;
-
 -- Privileges. Supabase no longer grants new public tables to the API roles, and older
 -- projects grant everything to anon by default: state both explicitly.
 revoke all on table public.workflows, public.runs, public.step_runs, public.run_events,
-  public.webhook_deliveries, public.webhook_secrets from public, anon;
-grant select, insert, update, delete on table public.workflows, public.runs,
-  public.step_runs, public.run_events, public.webhook_deliveries, public.webhook_secrets
+  public.webhook_deliveries, public.webhook_secrets from public, anon, authenticated;
+-- A signed-in user manages their workflows and webhook secret, and reads their runs;
+-- runs change only through the run protocol's functions (orchestrate schema), so a
+-- user cannot, say, re-queue a step through the Data API. The service role does all.
+grant select, insert, update, delete on table public.workflows, public.webhook_secrets
   to authenticated, service_role;
+grant select on table public.runs, public.step_runs, public.run_events, public.webhook_deliveries
+  to authenticated;
+grant select, insert, update, delete on table public.runs, public.step_runs, public.run_events,
+  public.webhook_deliveries to service_role;
 
-revoke all on function public.append_run_event(uuid, text, text, jsonb) from public, anon;
-grant execute on function public.append_run_event(uuid, text, text, jsonb)
-  to authenticated, service_role;
 revoke all on function public.set_updated_at() from public, anon;
 
 -- Row Level Security: a signed-in user reaches only their own rows. anon has no policy
@@ -217,39 +193,14 @@ create policy workflows_delete_own on public.workflows for delete to authenticat
 
 create policy runs_select_own on public.runs for select to authenticated
   using (owner_id = (select auth.uid()));
-create policy runs_insert_own on public.runs for insert to authenticated
-  with check (owner_id = (select auth.uid()));
-create policy runs_update_own on public.runs for update to authenticated
-  using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
-create policy runs_delete_own on public.runs for delete to authenticated
-  using (owner_id = (select auth.uid()));
 
 create policy step_runs_select_own on public.step_runs for select to authenticated
-  using (owner_id = (select auth.uid()));
-create policy step_runs_insert_own on public.step_runs for insert to authenticated
-  with check (owner_id = (select auth.uid()));
-create policy step_runs_update_own on public.step_runs for update to authenticated
-  using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
-create policy step_runs_delete_own on public.step_runs for delete to authenticated
   using (owner_id = (select auth.uid()));
 
 create policy run_events_select_own on public.run_events for select to authenticated
   using (owner_id = (select auth.uid()));
-create policy run_events_insert_own on public.run_events for insert to authenticated
-  with check (owner_id = (select auth.uid()));
-create policy run_events_update_own on public.run_events for update to authenticated
-  using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));
-create policy run_events_delete_own on public.run_events for delete to authenticated
-  using (owner_id = (select auth.uid()));
 
 create policy webhook_deliveries_select_own on public.webhook_deliveries for select
-  to authenticated using (owner_id = (select auth.uid()));
-create policy webhook_deliveries_insert_own on public.webhook_deliveries for insert
-  to authenticated with check (owner_id = (select auth.uid()));
-create policy webhook_deliveries_update_own on public.webhook_deliveries for update
-  to authenticated using (owner_id = (select auth.uid()))
-  with check (owner_id = (select auth.uid()));
-create policy webhook_deliveries_delete_own on public.webhook_deliveries for delete
   to authenticated using (owner_id = (select auth.uid()));
 
 create policy webhook_secrets_select_own on public.webhook_secrets for select

@@ -3,10 +3,22 @@
 -- (one call). The decisions themselves (what is ready, skipped, finished) are made by
 -- the engine in Python; these functions only apply them, under the run row's lock.
 --
--- They live in a schema of their own, not exposed through the Data API, and are
--- `security invoker`: called as `authenticated`, RLS still holds.
+-- They live in a schema of their own, not exposed through the Data API. A signed-in
+-- user may only start runs and control their own (create_run, lock_run, apply_control:
+-- `security definer`, each checking the owner against auth.uid()); they cannot write
+-- the run tables otherwise. Everything else is for the service role.
 
 create schema if not exists orchestrate;
+
+-- Whether the caller may act on a row of p_owner: a user (a JWT with role
+-- authenticated or anon) only on their own; the service role and the database's own
+-- roles on any.
+create or replace function orchestrate.may_act_for(p_owner uuid)
+returns boolean
+  language sql stable set search_path to ''
+as $$
+  select coalesce(auth.role(), '') not in ('authenticated', 'anon') or p_owner = auth.uid()
+$$;
 
 -- Bumped by every change the engine's decisions depend on (a step finishing, being
 -- queued, skipped or cancelled; the run's status), not by claims. A completion
@@ -118,12 +130,15 @@ $$;
 -- Start: insert the run and its steps and apply the first decisions, atomically.
 create or replace function orchestrate.create_run(p_run jsonb, p_steps jsonb, p_t jsonb)
 returns jsonb
-  language plpgsql set search_path to ''
+  language plpgsql security definer set search_path to ''
 as $$
 declare
   v_id uuid := (p_run ->> 'id')::uuid;
   v_owner uuid := (p_run ->> 'owner_id')::uuid;
 begin
+  if not orchestrate.may_act_for(v_owner) then
+    raise exception 'a run can only be started for oneself' using errcode = 'insufficient_privilege';
+  end if;
   insert into public.runs (id, owner_id, workflow_id, spec, inputs, mode, webhook_url, idempotency_key, request_hash, step_budget)
   values (v_id, v_owner, (p_run ->> 'workflow_id')::uuid, p_run -> 'spec', p_run -> 'inputs',
           coalesce(p_run ->> 'mode', 'auto'), p_run ->> 'webhook_url', p_run ->> 'idempotency_key',
@@ -266,14 +281,34 @@ $$;
 -- A control action (pause, resume, step, cancel, retry), decided by the engine on the
 -- run it read under lock (select ... for update) in the same transaction.
 -- p_c: {status, step_budget, reset: [ids], event, transition}.
+-- Lock a run for a control action and return it (null if it is not the caller's).
+create or replace function orchestrate.lock_run(p_run uuid)
+returns jsonb
+  language plpgsql security definer set search_path to ''
+as $$
+declare
+  v_owner uuid;
+begin
+  select owner_id into v_owner from public.runs where id = p_run for update;
+  if not found or not orchestrate.may_act_for(v_owner) then
+    return null;
+  end if;
+  return orchestrate.run_json(p_run);
+end
+$$;
+
 create or replace function orchestrate.apply_control(p_run uuid, p_c jsonb)
 returns void
-  language plpgsql set search_path to ''
+  language plpgsql security definer set search_path to ''
 as $$
 declare
   v_owner uuid;
   v_reset boolean := jsonb_array_length(p_c -> 'reset') > 0;
 begin
+  select owner_id into v_owner from public.runs where id = p_run;
+  if not found or not orchestrate.may_act_for(v_owner) then
+    raise exception 'run % not found', p_run using errcode = 'no_data_found';
+  end if;
   update public.step_runs s
      set status = 'pending', error = null, finished_at = null, lease_until = null, started_at = null,
          retry_base = s.attempt
@@ -321,11 +356,13 @@ $$;
 revoke all on schema orchestrate from public;
 grant usage on schema orchestrate to authenticated, service_role;
 revoke all on all functions in schema orchestrate from public, anon;
--- A signed-in user may start runs and read them (RLS applies); only the service
--- role runs steps.
-grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb), orchestrate.apply_control(uuid, jsonb),
-  orchestrate.run_json(uuid), orchestrate.apply_transition(uuid, uuid, jsonb),
-  orchestrate.append_events(uuid, uuid, jsonb, boolean) to authenticated, service_role;
+-- A signed-in user may start runs, control and read their own; only the service role
+-- runs steps.
+grant execute on function orchestrate.create_run(jsonb, jsonb, jsonb), orchestrate.lock_run(uuid),
+  orchestrate.apply_control(uuid, jsonb), orchestrate.run_json(uuid), orchestrate.may_act_for(uuid)
+  to authenticated, service_role;
+grant execute on function orchestrate.apply_transition(uuid, uuid, jsonb),
+  orchestrate.append_events(uuid, uuid, jsonb, boolean) to service_role;
 grant execute on function orchestrate.claim_step(uuid, text, double precision, text[], boolean),
   orchestrate.complete_step(uuid, text, integer, jsonb, jsonb, bigint, text[]),
   orchestrate.run_view(uuid, text[], boolean), orchestrate.stuck_steps(double precision, integer) to service_role;

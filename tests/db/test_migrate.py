@@ -172,7 +172,9 @@ def test_migrations_run_as_a_non_superuser_owner_like_on_supabase(
         assert query(url, "select auth.role()") == [("supabase",)]
         assert query(url, "select tableowner from pg_tables where tablename = 'runs'") == [(owner,)]
         assert query(url, "select has_table_privilege('anon', 'public.runs', 'select')") == [(False,)]
-        assert query(url, "select has_function_privilege('anon', 'public.append_run_event(uuid,text,text,jsonb)', 'execute')") == [(False,)]
+        for role in ("anon", "authenticated"):
+            assert query(url, f"select has_function_privilege('{role}', 'orchestrate.claim_step(uuid,text,double precision,text[],boolean)', 'execute')") == [(False,)]
+            assert query(url, f"select has_table_privilege('{role}', 'public.step_runs', 'update')") == [(False,)]
         assert query(url, "select count(*) from pg_publication_tables where pubname = 'supabase_realtime'") == [(3,)]
     finally:
         with psycopg.connect(pg_server_url, autocommit=True) as conn:

@@ -14,6 +14,8 @@ from tests.postgres_fixtures import acting_as
 pytestmark = pytest.mark.postgres
 
 TABLES = ["workflows", "runs", "step_runs", "run_events", "webhook_deliveries", "webhook_secrets"]
+WRITABLE = ["workflows", "webhook_secrets"]  # a user writes these; runs change only through orchestrate.*
+PROTOCOL = [t for t in TABLES if t not in WRITABLE]
 # A column each table has that a user may change, to probe update rights.
 TOUCH = {
     "workflows": "name = 'changed'",
@@ -43,7 +45,7 @@ def seed(conn: Conn, owner: str) -> dict[str, str]:
             "insert into step_runs (run_id, step_id, owner_id, position) values (%s, 'a', %s, 0)",
             (run, owner),
         )
-        conn.execute("select append_run_event(%s, 'run.created', null, '{}')", (run,))
+        conn.execute("""select orchestrate.append_events(%s, %s, '[{"type": "run.created"}]')""", (run, owner))
         delivery = conn.execute(
             "insert into webhook_deliveries (owner_id, run_id, event_type, payload, url)"
             " values (%s, %s, 'run.succeeded', '{}', 'https://example.test/hook') returning id::text",
@@ -106,7 +108,7 @@ def test_user_sees_only_own_rows(pg_conn: Conn, alice_bob: Any, table: str) -> N
         assert owners(pg_conn, table) == {bob}
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", WRITABLE)
 def test_user_cannot_change_or_delete_others_rows(pg_conn: Conn, alice_bob: Any, table: str) -> None:
     alice, _, bob, _ = alice_bob
     where = sql.SQL("where owner_id = {}").format(sql.Literal(bob))
@@ -118,7 +120,7 @@ def test_user_cannot_change_or_delete_others_rows(pg_conn: Conn, alice_bob: Any,
     assert owners(pg_conn, table) >= {bob}  # as the superuser: still there
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", WRITABLE)
 def test_user_cannot_insert_rows_claiming_another_owner(pg_conn: Conn, alice_bob: Any, table: str) -> None:
     alice, _, bob, bob_rows = alice_bob
     with acting_as(pg_conn, "authenticated", alice):
@@ -127,27 +129,58 @@ def test_user_cannot_insert_rows_claiming_another_owner(pg_conn: Conn, alice_bob
                 insert_as(pg_conn, table, bob, bob_rows)
 
 
-@pytest.mark.parametrize("table", ["step_runs", "run_events", "webhook_deliveries"])
-def test_user_cannot_attach_rows_to_another_users_run(pg_conn: Conn, alice_bob: Any, table: str) -> None:
-    alice, _, _, bob_rows = alice_bob
+@pytest.mark.parametrize("table", PROTOCOL)
+def test_user_cannot_write_run_tables_even_their_own_rows(pg_conn: Conn, alice_bob: Any, table: str) -> None:
+    alice, alice_rows, _, _ = alice_bob
+    where = sql.SQL("where owner_id = {}").format(sql.Literal(alice))
+    attempts = [
+        sql.SQL("update {} set {} ").format(sql.Identifier(table), sql.SQL(TOUCH[table])) + where,
+        sql.SQL("delete from {} ").format(sql.Identifier(table)) + where,
+    ]
     with acting_as(pg_conn, "authenticated", alice):
-        with pytest.raises(errors.ForeignKeyViolation):
+        for statement in attempts:
+            with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+                with pg_conn.transaction():
+                    pg_conn.execute(statement)
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
             with pg_conn.transaction():
-                insert_as(pg_conn, table, alice, bob_rows)  # her owner_id, his run
+                insert_as(pg_conn, table, alice, alice_rows)
+
+
+@pytest.mark.parametrize("table", ["step_runs", "run_events", "webhook_deliveries"])
+def test_rows_cannot_be_attached_to_another_users_run(pg_conn: Conn, alice_bob: Any, table: str) -> None:
+    alice, _, _, bob_rows = alice_bob
+    with pytest.raises(errors.ForeignKeyViolation):  # even by the service: the run's owner is part of the key
+        with pg_conn.transaction():
+            insert_as(pg_conn, table, alice, bob_rows)  # her owner_id, his run
 
 
 def test_a_run_cannot_point_at_another_users_workflow(pg_conn: Conn, alice_bob: Any) -> None:
     alice, _, _, bob_rows = alice_bob
+    with pytest.raises(errors.ForeignKeyViolation):
+        with pg_conn.transaction():
+            pg_conn.execute(
+                "insert into runs (owner_id, workflow_id, spec) values (%s, %s, '{}')",
+                (alice, bob_rows["workflow"]),
+            )
+
+
+def test_a_user_starts_and_locks_only_their_own_runs(pg_conn: Conn, alice_bob: Any) -> None:
+    alice, alice_rows, bob, bob_rows = alice_bob
+    run = {"id": "00000000-0000-4000-8000-0000000000aa", "owner_id": bob, "spec": {}, "inputs": {}}
+    empty = {"queue": [], "skip": {}, "fail": {}, "cancel": [], "finish": None, "events": []}
     with acting_as(pg_conn, "authenticated", alice):
-        with pytest.raises(errors.ForeignKeyViolation):
+        with pytest.raises(errors.InsufficientPrivilege, match="only be started for oneself"):
             with pg_conn.transaction():
-                pg_conn.execute(
-                    "insert into runs (owner_id, workflow_id, spec) values (%s, %s, '{}')",
-                    (alice, bob_rows["workflow"]),
-                )
+                pg_conn.execute("select orchestrate.create_run(%s, '[]', %s)", (json.dumps(run), json.dumps(empty)))
+        assert pg_conn.execute("select orchestrate.lock_run(%s)", (bob_rows["run"],)).fetchone() == (None,)
+        assert pg_conn.execute("select orchestrate.lock_run(%s)", (alice_rows["run"],)).fetchone()[0]["owner_id"] == alice
+        with pytest.raises(errors.InsufficientPrivilege):  # the step runner's functions are not hers
+            with pg_conn.transaction():
+                pg_conn.execute("select orchestrate.claim_step(%s, 'a', 60)", (alice_rows["run"],))
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", WRITABLE)
 def test_user_cannot_give_a_row_away(pg_conn: Conn, alice_bob: Any, table: str) -> None:
     alice, _, bob, _ = alice_bob
     with acting_as(pg_conn, "authenticated", alice):
@@ -165,18 +198,17 @@ def test_user_works_with_own_rows(pg_conn: Conn, make_user: Any) -> None:
             "insert into workflows (owner_id, name, spec) values (%s, 'mine', '{}') returning id, updated_at",
             (alice,),
         ).fetchone()
-        run = pg_conn.execute(
-            "insert into runs (owner_id, workflow_id, spec) values (%s, %s, '{}') returning id",
-            (alice, workflow[0]),
-        ).fetchone()[0]
-        assert pg_conn.execute("select append_run_event(%s, 'run.created')", (run,)).fetchone()[0] == 1
+        run = {"id": "00000000-0000-4000-8000-0000000000bb", "owner_id": alice, "workflow_id": str(workflow[0]), "spec": {}, "inputs": {}}
+        empty = {"queue": [], "skip": {}, "fail": {}, "cancel": [], "finish": None, "events": [{"type": "run.queued"}]}
+        created = pg_conn.execute("select orchestrate.create_run(%s, '[]', %s)", (json.dumps(run), json.dumps(empty))).fetchone()[0]
+        assert created["owner_id"] == alice and created["status"] == "queued"
+        assert pg_conn.execute("select seq, type from run_events where run_id = %s", (run["id"],)).fetchall() == [(1, "run.queued")]
         updated = pg_conn.execute(
             "update workflows set name = 'renamed', version = version + 1 where id = %s returning version",
             (workflow[0],),
         ).fetchone()
         assert updated == (2,)
-        assert pg_conn.execute("delete from runs where id = %s", (run,)).rowcount == 1
-        assert pg_conn.execute("select count(*) from run_events where run_id = %s", (run,)).fetchone() == (0,)
+        assert pg_conn.execute("delete from workflows where id = %s", (workflow[0],)).rowcount == 1
 
 
 def test_signed_in_role_without_claims_sees_nothing(pg_conn: Conn, alice_bob: Any) -> None:
@@ -195,11 +227,13 @@ def test_anon_gets_nothing(pg_conn: Conn, alice_bob: Any, table: str) -> None:
                     pg_conn.execute(sql.SQL("select * from {}").format(sql.Identifier(table)))
 
 
-def test_anon_cannot_append_events(pg_conn: Conn, alice_bob: Any) -> None:
-    with acting_as(pg_conn, "anon"):
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_only_the_service_appends_events(pg_conn: Conn, alice_bob: Any, role: str) -> None:
+    alice, rows = alice_bob[0], alice_bob[1]
+    with acting_as(pg_conn, role, alice):
         with pytest.raises(errors.InsufficientPrivilege):
             with pg_conn.transaction():
-                pg_conn.execute("select append_run_event(%s, 'x')", (alice_bob[1]["run"],))
+                pg_conn.execute("""select orchestrate.append_events(%s, %s, '[{"type": "x"}]')""", (rows["run"], alice))
 
 
 @pytest.mark.parametrize("table", TABLES)

@@ -150,9 +150,9 @@ class PostgresStore:
         if not valid_id(run_id):
             raise NotFound(f"run {run_id} not found")
         async with self.transaction(user_id) as conn:
-            cur = await conn.execute("select orchestrate.run_json(id) from public.runs where id = %s for update", (run_id,))
+            cur = await conn.execute("select orchestrate.lock_run(%s)", (run_id,))
             row = await cur.fetchone()
-            if row is None:
+            if row is None or row[0] is None:
                 raise NotFound(f"run {run_id} not found")
             run = run_from_json(row[0])
             decision = decide(run)
