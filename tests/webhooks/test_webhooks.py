@@ -128,6 +128,8 @@ async def test_a_private_target_is_refused_for_good(store: PostgresStore, make_u
         ("http://[::1]/hook", "non-public"),
         ("http://0.0.0.0/hook", "non-public"),
         ("http://224.0.0.1/hook", "non-public"),
+        ("http://[::ffff:127.0.0.1]/hook", "non-public"),
+        ("http://[2002:a00:1::]/hook", "non-public"),  # 6to4 around 10.0.0.1
         ("ftp://example.com/hook", "must use http or https"),
         ("http://user:pw@example.com/hook", "credentials"),
         ("http:///nohost", "no host"),

@@ -43,8 +43,11 @@ def check_url_syntax(url: str) -> tuple[str, str, int]:
 
 def _allowed(address: str, allow_private: bool) -> bool:
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 inside IPv6 (mapped, 6to4, Teredo) is judged by the IPv4 address it carries.
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if any(e is not None for e in embedded):
+            return all(_allowed(str(e), allow_private) for e in embedded if e is not None)
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return False
     if allow_private:
