@@ -109,3 +109,32 @@ class ConflictError(OrchestrateError):
     """The request conflicts with the resource's state (e.g. resuming a finished run)."""
 
     type = "conflict"
+
+
+class DatabaseError(OrchestrateError):
+    """Base of the errors of the database layer (``orchestrate.db``)."""
+
+    type = "database-error"
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached, or its URL is not a PostgreSQL URL."""
+
+    type = "database-unavailable"
+
+
+class EmbeddedPostgresError(DatabaseUnavailable):
+    """The embedded PostgreSQL server could not be started."""
+
+    type = "embedded-postgres-failed"
+
+
+class MigrationError(DatabaseError):
+    """A migration file could not be applied; the database is left as it was."""
+
+    type = "migration-failed"
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.file = file  # the migration's file name, when one is at fault
+        self.line = line  # 1-based line in that file, when the server told us where

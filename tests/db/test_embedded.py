@@ -16,7 +16,7 @@ import pytest
 
 from orchestrate.db.connect import connect, redact
 from orchestrate.db.embedded import EmbeddedPostgres, resolve_database_url, start_embedded
-from orchestrate.db.errors import DatabaseUnavailable
+from orchestrate.errors import DatabaseUnavailable
 
 pytestmark = pytest.mark.postgres
 

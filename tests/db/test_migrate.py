@@ -10,7 +10,7 @@ from typing import Any, Callable
 import psycopg
 import pytest
 
-from orchestrate.db.errors import MigrationError
+from orchestrate.errors import MigrationError
 from orchestrate.db.migrate import MigrationStatus, default_migrations_dir, find_migrations, migrate, status
 
 pytestmark = pytest.mark.postgres

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from .errors import DatabaseUnavailable
+from ..errors import DatabaseUnavailable
 
 CONNECT_TIMEOUT = 5  # seconds; libpq's minimum is 2
 

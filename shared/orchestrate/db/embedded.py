@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from .connect import CONNECT_TIMEOUT, connect, redact
-from .errors import DatabaseUnavailable, EmbeddedPostgresError
+from ..errors import DatabaseUnavailable, EmbeddedPostgresError
 
 DEFAULT_DATABASE = "orchestrate"
 _READY_WAIT = 15.0  # seconds to wait for a server another process is still starting

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from .connect import connect
-from .errors import MigrationError
+from ..errors import MigrationError
 
 _FILE_NAME = re.compile(r"^([0-9]+)_(.*)\.sql$")  # the Supabase CLI's pattern
 _LOCK_KEY = 0x6F72636865737472  # "orchestr": one advisory lock for every migrator
