@@ -15,7 +15,6 @@ __all__ = [
     "Plan",
     "build",
     "dump_spec",
-    "from_spec",
     "StepPlan",
     "Workflow",
     "compile_workflow",
@@ -37,11 +36,6 @@ def parse_workflow(source: str | bytes, file: str | None = None) -> Plan:
 def load_workflow(path: str | Path) -> Plan:
     path = Path(path)
     return parse_workflow(read_text(path), str(path))
-
-
-def from_spec(spec: dict[str, Any]) -> Plan:
-    """Rebuild a plan from a stored, already-validated normalized spec."""
-    return build(spec)
 
 
 def json_schema() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ..errors import Problem, SpecError
 from ..templates import Reference, analyse
 from .model import STEP_ID_PATTERN, InputSpec, Step, StepInput, Workflow
-from .problems import format_path, from_validation_error, locate, suggest
+from .problems import dedupe, format_path, from_validation_error, locate, suggest
 from .yamlsource import Marks
 
 USER = "user"
@@ -66,7 +66,7 @@ def build(data: Any, marks: Marks | None = None, file: str | None = None) -> Pla
     except ValidationError as exc:
         problems = from_validation_error(exc, Workflow, marks)
         problems += _later_problems(data, exc, marks)
-        raise SpecError(_dedupe(_sorted(problems)), file) from None
+        raise SpecError(dedupe(_sorted(problems)), file) from None
     return compile_workflow(workflow, marks, file)
 
 
@@ -91,10 +91,6 @@ def _later_problems(data: dict[str, Any], error: ValidationError, marks: Marks) 
     except (ValidationError, SpecError) as exc:
         return exc.problems if isinstance(exc, SpecError) else []
     return []
-
-
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    return list(dict.fromkeys(problems))
 
 
 def compile_workflow(workflow: Workflow, marks: Marks | None = None, file: str | None = None) -> Plan:

@@ -47,7 +47,7 @@ def from_validation_error(
         message = _message(item, root, path)
         line, column = locate(path, marks)
         problems.append(Problem(format_path(path), message, line, column))
-    return _dedupe(problems)
+    return dedupe(problems)
 
 
 def _message(item: Any, root: type[BaseModel], path: list[str | int]) -> str:
@@ -113,7 +113,8 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _dedupe(problems: list[Problem]) -> list[Problem]:
+def dedupe(problems: list[Problem]) -> list[Problem]:
+    """Each (field, message) once, in first-seen order."""
     seen: set[tuple[str, str]] = set()
     out = []
     for problem in problems:
