@@ -88,10 +88,11 @@ class Engine:
         """Handle one queue message. Returns False when there was nothing to do
         (duplicate, stale, paused or finished run): the message is acknowledged."""
         cached = self._plans.get(message.run_id)
-        known = cached is not None and message.step_id in cached.steps
-        lease = lease_seconds or (cached.steps[message.step_id].step.timeout + LEASE_MARGIN if known else MAX_LEASE)  # type: ignore[union-attr]
-        need = decide.needed_steps(cached, message.step_id) if known else None  # type: ignore[arg-type]
-        claim = await self.store.claim(message.run_id, message.step_id, lease, need=need, with_spec=cached is None)
+        lease, need = MAX_LEASE, None  # before the plan is known: the longest step, every step's result
+        if cached is not None and message.step_id in cached.steps:
+            lease = cached.steps[message.step_id].step.timeout + LEASE_MARGIN
+            need = decide.needed_steps(cached, message.step_id)
+        claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, need=need, with_spec=cached is None)
         if claim is None:
             return False
         plan = self.plan_for(claim.run)
