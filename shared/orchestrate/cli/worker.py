@@ -4,7 +4,6 @@ stuck steps and due webhooks every so often."""
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 from typing import Annotated, Any
@@ -37,7 +36,7 @@ def worker(
             raise ConfigError("no step queue: set ORCHESTRATE_STEP_QUEUE_URL (and AWS_ENDPOINT_URL_SQS for a local SQS) or pass --queue-url")
         target = resolve_database_url(settings.database_url)
         migrate(target.conninfo)
-        settings = dataclasses.replace(settings, database_url=target.conninfo, step_queue_url=url, use_mock=settings.use_mock or mock)
+        settings = settings.with_(database_url=target.conninfo, step_queue_url=url, use_mock=settings.use_mock or mock)
         runtime = Runtime(settings)
         handler = make_handler(runtime)
         stop = threading.Event()
