@@ -38,7 +38,7 @@ steps:
 
 
 async def test_fan_out_runs_in_parallel_and_joins(env: Env) -> None:
-    provider = RecordingProvider(delay=0.05)
+    provider = RecordingProvider(delay=0.3)  # long enough that claims under load still overlap
     result = await run(env, FANOUT, provider)
     assert result.status.value == "succeeded"
     assert set(statuses(result).values()) == {"succeeded"}
@@ -163,7 +163,7 @@ async def test_a_duplicate_message_neither_calls_the_model_twice_nor_writes_twic
 @pytest.mark.parametrize("n", [1, 10])
 async def test_ten_independent_steps_overlap(env: Env, n: int) -> None:
     steps = "\n".join(f"  - {{id: s{i}, prompt: 'task {i} {{{{ inputs.x }}}}'}}" for i in range(n))
-    provider = RecordingProvider(delay=0.05)
+    provider = RecordingProvider(delay=0.5)
     result = await run(env, f"name: p\nconversation: false\ninputs: {{x: {{default: y}}}}\nsteps:\n{steps}\n", provider)
     assert result.status.value == "succeeded"
     assert provider.peak == n
