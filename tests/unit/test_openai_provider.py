@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -51,12 +50,16 @@ async def test_structured_output_uses_a_json_schema_response_format(fake: FakeOp
 
 
 async def test_429_with_retry_after_is_honoured_then_succeeds(fake: FakeOpenAI) -> None:
-    fake.then(429, headers={"retry-after": "1"})
-    started = time.monotonic()
-    result = await complete_with_retries(provider(fake), REQUEST, timeout=10)
+    fake.then(429, headers={"retry-after": "2"})
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    result = await complete_with_retries(provider(fake), REQUEST, timeout=10, sleep=sleep)
     assert result.text == "echo: hello"
     assert len(fake.requests) == 2
-    assert time.monotonic() - started >= 0.9  # waited as told, not the default backoff
+    assert waits == [2.0]  # waited as told, not the default backoff
 
 
 async def test_500_is_retried_then_succeeds(fake: FakeOpenAI) -> None:
