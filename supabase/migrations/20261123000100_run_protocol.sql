@@ -198,6 +198,9 @@ begin
                        or (v_step.status = 'running' and v_step.lease_until < now())) then
     return null;
   end if;
+  -- A claim lost in a server crash is harmless (the step is still queued and its
+  -- message not yet deleted), so its commit need not wait for the disk.
+  perform set_config('synchronous_commit', 'off', true);
   -- Step mode spends its budget on a step's first claim only: a retry after a
   -- transient error, or a reclaim after a crash, continues the step already allowed.
   v_first := v_step.status = 'queued' and v_step.not_before is null;
