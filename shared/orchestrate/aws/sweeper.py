@@ -9,17 +9,15 @@ from ..db.store import PostgresStore
 from ..db.sweeper import sweep
 from ..webhooks.deliveries import due_deliveries
 from .runtime import Runtime
-from .sqs import SqsQueue, sqs_client
+from .sqs import SqsQueue
 
 
 async def sweep_once(runtime: Runtime) -> dict[str, Any]:
     engine = await runtime.engine()
     assert isinstance(engine.store, PostgresStore)
     report = await sweep(engine.store, engine.queue)
-    settings = runtime.settings
     due: list[str] = []
-    if settings.webhook_queue_url:
+    if isinstance(engine.webhooks, SqsQueue):  # the webhook queue build_engine made
         due = await due_deliveries(engine.store)
-        webhook_queue = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
-        await webhook_queue.send_bodies([{"delivery_id": d} for d in due])
+        await engine.webhooks.send_bodies([{"delivery_id": d} for d in due])
     return {**report.to_dict(), "webhooks_due": len(due)}

@@ -74,13 +74,6 @@ def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState
     return out
 
 
-def fail_step(plan: Plan, steps: Mapping[str, StepState], error: ErrorInfo) -> Transition:
-    """A step failed for good: cancel what has not finished and fail the run."""
-    out = Transition()
-    _fail_fast(out, {sid: s.status for sid, s in steps.items()}, error)
-    return out
-
-
 def _fail_fast(out: Transition, status: dict[str, StepStatus], error: ErrorInfo) -> None:
     out.cancel = [sid for sid, st in status.items() if not st.finished and sid not in out.queue]
     out.queue = []

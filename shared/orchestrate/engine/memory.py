@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConflictError, NotFound
 from .decide import Control, Transition, run_outputs
-from .records import Event, Mode, RunState, RunStatus, StepState, StepStatus, now
+from .records import Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
 from .store import Applied, Claim, Decider, Outcome, Retry, Success, outcome_event, transition_events
 
 
@@ -133,10 +133,7 @@ class MemoryStore:
         if transition.finish is not None:
             run.status, run.finished_at, run.error = transition.finish, at, transition.error
             run.outputs = run_outputs(run.steps) if transition.finish is RunStatus.SUCCEEDED else None
-            total = run.usage.__class__()
-            for s in run.steps.values():
-                total = total + s.usage
-            run.usage = total
+            run.usage = sum((s.usage for s in run.steps.values()), Usage())
         elif transition.pause:
             run.status = RunStatus.PAUSED
         for event in transition_events(transition):
