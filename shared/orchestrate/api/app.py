@@ -51,7 +51,7 @@ class ServiceHolder:
 
 def create_app(settings: Settings, *, services: Services | None = None, opener: Opener | None = None, max_body: int = MAX_BODY) -> FastAPI:
     """The HTTP API. Raises ConfigError when no way to verify tokens is configured."""
-    from .routers import account, events, runs, workflows
+    from .routers import account, deliveries, events, runs, workflows
 
     holder = ServiceHolder(services, opener or (lambda: open_services(settings)))
 
@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, services: Services | None = None, opener: 
     app.state.holder = holder
     app.state.authenticator = Authenticator(settings)
     problems.install(app)
-    for module in (workflows, runs, events, account):
+    for module in (workflows, runs, events, deliveries, account):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(CatchAll)  # added last: outermost of ours
