@@ -4,7 +4,7 @@ the routes return, so the published OpenAPI matches the wire."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -171,7 +171,7 @@ class WebhookDelivery(BaseModel):
     redelivery: bool
     event_type: str = Field(description="`run.succeeded`, `run.failed` or `run.cancelled`")
     url: str
-    status: str = Field(description="`pending`, `delivering`, `succeeded` or `failed`")
+    status: Literal["pending", "delivering", "succeeded", "failed"]
     next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next")
     created_at: dt.datetime
     attempts: list[WebhookAttempt] = Field(description="Every attempt, oldest first")
