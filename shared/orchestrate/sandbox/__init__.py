@@ -148,7 +148,7 @@ class BoundedSandbox(SandboxedEnvironment):
         b.tick()
         return str(value)  # a number, a boolean, None or one of Jinja's objects: short
 
-    def concat(self, pieces: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, pieces: Iterable[str]) -> str:
         """Join output. A buffer (a list) is sized first; the render's output stream
         is counted piece by piece against ``MAX_TEXT`` and joined in batches."""
         current = b.current()
@@ -243,7 +243,7 @@ class _StrFormat:
         if self.is_map:
             if kwargs or len(args) != 1:
                 raise TypeError("format_map() takes exactly one argument")
-            args, kwargs = (), args[0]
+            return str_format(self.fmt, (), args[0], self.environment)
         return str_format(self.fmt, args, kwargs, self.environment)
 
 
