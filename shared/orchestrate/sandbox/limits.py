@@ -44,7 +44,7 @@ class Budget:
             raise SecurityError(f"the template used more than {MAX_CPU:g} s of CPU")
 
     def spend(self, cost: int) -> None:
-        self.clock()
+        self.tick()
         self.work -= cost
         if self.work < 0:
             raise SecurityError(f"the template built more than {MAX_WORK // (1024 * 1024)} MiB of values")
