@@ -89,6 +89,8 @@ STATEMENTS: dict[str, str] = {
     "filter block": "{% set big = 'x' * 100000 %}{% filter upper %}{% for i in range(1000) %}{{ big }}{% endfor %}{% endfilter %}",
     "linked list": "{% set ns = namespace(l=none) %}{% for i in range(100000) %}{% set ns.l = [ns.l, i] %}{% endfor %}{{ ns.l | length }}",
     "growing string": "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ns.s ~ 'xxxxxxxxxx' %}{% endfor %}{{ ns.s | length }}",
+    "namespace contains itself": "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
+    "deep nesting printed": "{% set ns = namespace(l=none) %}{% for i in range(20000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}",
     "namespace printed": "{% set ns = namespace(a='x' * 1000000) %}{% for i in range(100) %}{{ ns }}{% endfor %}",
     "nested loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
     "recursive loop": "{% for x in [[1]] recursive %}{{ loop([[1]]) }}{% endfor %}",

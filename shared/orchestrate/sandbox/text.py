@@ -21,6 +21,7 @@ from . import limits as b
 # floats 309 before the point), before its width and precision.
 _NUMBER = 1_500
 _CONTROL = [chr(c) for c in range(32)]
+MAX_DEPTH = 200  # JSON nesting (json.dumps itself recurses)
 _SHORT_ESCAPES = "\n\r\t\b\f"
 
 
@@ -78,6 +79,8 @@ def json_size(value: Any, indent: int, limit: int) -> int:
         seen += 1
         if not seen & 1023:
             b.current().clock()
+        if depth > MAX_DEPTH:  # also ends a namespace that contains itself
+            raise SecurityError(f"value nested more than {MAX_DEPTH} levels deep")
         if isinstance(item, str):
             total += escaped_length(item) + 2
         elif item is None or isinstance(item, (bool, float)):
