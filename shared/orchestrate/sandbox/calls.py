@@ -60,8 +60,13 @@ def _split(s: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     b.text(len(s))
 
 
+def line_count(s: str) -> int:
+    """An upper bound of ``len(s.splitlines())`` without splitting."""
+    return sum(s.count(c) for c in _LINE_BREAKS) + 1
+
+
 def _splitlines(s: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    b.items(sum(s.count(c) for c in _LINE_BREAKS) + 1, b.OBJECT)
+    b.items(line_count(s), b.OBJECT)
     b.text(len(s))
 
 

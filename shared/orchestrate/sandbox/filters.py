@@ -20,19 +20,14 @@ from jinja2.exceptions import SecurityError
 from jinja2.utils import pass_environment
 
 from . import limits as b
-from .calls import replaced_length
-from .text import bounded_list, join as bounded_join, stringify, to_json
+from .calls import line_count, replaced_length
+from .text import bounded_list, percent, stringify, to_json
+from .text import join as bounded_join
 
 _WORD = re.compile(r"\w+")
 _TAG = re.compile(r"(<!--.*?-->|<[^>]*>)", re.S)
 _SPACES = re.compile(r"\s+")
 _WORD_STARTS = " \t\n-([{<"
-_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-
-
-def _lines(s: str) -> int:
-    return sum(s.count(c) for c in _LINE_BREAKS) + 1
-
 
 def center(value: Any, width: int = 80) -> str:
     s = stringify(value)
@@ -43,7 +38,7 @@ def center(value: Any, width: int = 80) -> str:
 def indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
     s = stringify(s)
     unit = width if isinstance(width, str) else " " * b.width(width)
-    lines = _lines(s)
+    lines = line_count(s)
     size = len(s) + 1 + lines * (len(unit) + 1)
     b.items(lines, b.OBJECT)  # the lines, split
     b.text(size)  # the joined lines, then the result
@@ -113,16 +108,14 @@ def truncate(env: Any, s: Any, length: int = 255, killwords: bool = False, end: 
 def wordwrap(env: Any, s: Any, width: int = 79, break_long_words: bool = True, wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
     s = stringify(s)
     joint = env.newline_sequence if wrapstring is None else stringify(wrapstring)
-    chunks = sum(s.count(c) for c in " \t-") + _lines(s)
-    lines = len(s) // max(b.width(width), 1) + _lines(s) + chunks
+    chunks = sum(s.count(c) for c in " \t-") + line_count(s)
+    lines = len(s) // max(b.width(width), 1) + line_count(s) + chunks
     b.items(2 * chunks + lines, b.OBJECT)  # textwrap's chunks and lines
     b.text(len(s) + lines * len(joint))
     return jf.do_wordwrap(env, s, width, break_long_words, joint, break_on_hyphens)
 
 
 def format_(value: Any, *args: Any, **kwargs: Any) -> str:
-    from .text import percent
-
     if args and kwargs:
         raise TypeError("format takes positional or keyword arguments, not both")
     return percent(stringify(value), kwargs or args)
