@@ -24,6 +24,9 @@ from tests.fakes.providers import RecordingProvider
 from tests.security.probes import EXPRESSIONS, STATEMENTS
 
 MiB = 1024 * 1024
+# The CPU budget is checked between operations; one operation may overrun it a little
+# (and a collection of this big test process's whole heap may run inside one).
+CPU_MARGIN = 1.0
 # What a refusal names: a size, a count, CPU, or what is not available.
 LIMITS = "larger than|more than|not available|is undefined|Range too big|recursion depth"
 
@@ -58,7 +61,7 @@ def test_a_hostile_prompt_fails_within_its_bounds(traced: None, source: str) -> 
     assert error.type == "template-error"
     assert any(word in str(error) for word in LIMITS.split("|")), str(error)
     assert peak < 3, f"allocated {peak:.1f} MiB"
-    assert cpu < MAX_CPU + 0.5, f"used {cpu:.2f} s of CPU"
+    assert cpu < MAX_CPU + CPU_MARGIN, f"used {cpu:.2f} s of CPU"
 
 
 @pytest.mark.parametrize("expression", CONDITIONS.values(), ids=CONDITIONS.keys())
@@ -69,7 +72,7 @@ def test_a_hostile_condition_fails_within_its_bounds(traced: None, expression: s
     assert error.type == "template-error"
     assert any(word in str(error) for word in LIMITS.split("|")), str(error)
     assert peak < 3, f"allocated {peak:.1f} MiB"
-    assert cpu < MAX_CPU + 0.5, f"used {cpu:.2f} s of CPU"
+    assert cpu < MAX_CPU + CPU_MARGIN, f"used {cpu:.2f} s of CPU"
 
 
 def test_conditions_that_evaluate_stay_within_bounds_too(traced: None) -> None:
