@@ -135,8 +135,13 @@ async def test_a_hostile_prompt_fails_its_step(source: str) -> None:
     assert len(provider.requests) == 1  # only a's prompt reached the model
 
 
-@pytest.mark.parametrize("where", ["root", "after a step"])
-@pytest.mark.parametrize("expression", CONDITIONS.values(), ids=CONDITIONS.keys())
+# A root step's condition is evaluated when the run starts (in the API, for a hosted
+# run): one probe of each class there; every probe after a step.
+AT_START = ["str.center", "str.replace", "percent star width", "format many fields", "join separator", "list times int", "filter batch fill", "filter tojson big"]
+PLACED = [(expression, "after a step") for expression in CONDITIONS.values()] + [(CONDITIONS[f"{k} (when)"], "root") for k in AT_START]
+
+
+@pytest.mark.parametrize(("expression", "where"), PLACED, ids=[*CONDITIONS.keys(), *(f"{k} (when at start)" for k in AT_START)])
 async def test_a_hostile_condition_fails_its_step(expression: str, where: str) -> None:
     needs = "" if where == "root" else "needs: [a], "
     text = _workflow("{id: b, " + needs + "prompt: hi, when: " + json.dumps(expression) + "}")
