@@ -23,6 +23,9 @@ EXPRESSIONS: dict[str, str] = {
     "concat": "('x' * 1000000) ~ ('x' * 1000000)",
     # % and format with * widths, many fields, big precisions
     "percent star width": "'%*s' % (100000000, 'x')",
+    "percent negative star width": "'%*s' % (-100000000, 'x')",
+    "percent ascii": "'%a' % ('\u00e9' * 500000)",
+    "format ascii": "'{!a}'.format('\u00e9' * 500000)",
     "percent star precision": "'%.*f' % (100000000, 1.0)",
     "percent many fields": "('%9999s' * 1000) % (('x',) * 1000)",
     "percent big list": "'%s' % ([[0] * 1000] * 100000)",

@@ -97,7 +97,7 @@ def width(value: object, what: str = "width") -> int:
     """A width, fill or precision argument: an integer no larger than MAX_WIDTH."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{what} must be an integer, not {type(value).__name__}")
-    if value > MAX_WIDTH:
+    if abs(value) > MAX_WIDTH:  # a negative `*` width pads too (to the left)
         raise SecurityError(f"{what} larger than {MAX_WIDTH:,}")
     return value
 

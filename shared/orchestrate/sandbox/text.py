@@ -111,9 +111,10 @@ def escaped_length(text: str) -> int:
     return len(text) + extra
 
 
-def repr_length(text: str) -> int:
-    """An upper bound of ``len(repr(text))``."""
-    return 2 * len(text) + 2 if text.isprintable() else 10 * len(text) + 2
+def repr_length(text: str, conversion: str = "r") -> int:
+    """An upper bound of ``len(repr(text))`` (or of ``ascii(text)``)."""
+    plain = text.isascii() if conversion == "a" else text.isprintable()
+    return 2 * len(text) + 2 if plain else 10 * len(text) + 2  # '\U0001f600
 
 
 def join(separator: str, parts: Iterable[Any]) -> str:
@@ -180,7 +181,7 @@ def percent(fmt: str, values: Any) -> str:
         for n, part in enumerate(("width", "precision")):
             spec = match[part]
             if spec == "*":
-                size[n] = b.width(take()[1], f"format {part}")
+                size[n] = abs(b.width(take()[1], f"format {part}"))
             elif spec:
                 size[n] = b.width(int(spec), f"format {part}")
         if match["key"] is not None:
@@ -203,7 +204,7 @@ def percent(fmt: str, values: Any) -> str:
 def _field_length(value: Any, conversion: str, precision: int, has_precision: bool) -> int:
     if conversion in "sra":
         text = value if isinstance(value, str) else str(value)
-        length = len(text) if conversion == "s" else repr_length(text)
+        length = len(text) if conversion == "s" else repr_length(text, conversion)
         return min(length, precision) if has_precision else length
     if conversion == "c":
         return 1
@@ -234,7 +235,7 @@ class BoundedFormatter(Formatter):
         if is_structure(value):
             value = stringify(value)
         if conversion in ("r", "a"):
-            b.text(repr_length(value) if isinstance(value, str) else _NUMBER)
+            b.text(repr_length(value, conversion) if isinstance(value, str) else _NUMBER)
         return super().convert_field(value, conversion)
 
     def format_field(self, value: Any, format_spec: str) -> Any:
