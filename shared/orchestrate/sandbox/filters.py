@@ -25,7 +25,6 @@ from .text import bounded_list, percent, stringify, to_json
 from .text import join as bounded_join
 
 _WORD = re.compile(r"\w+")
-_TAG = re.compile(r"(<!--.*?-->|<[^>]*>)", re.S)
 _SPACES = re.compile(r"\s+")
 _WORD_STARTS = " \t\n-([{<"
 
@@ -72,9 +71,31 @@ def title(value: Any) -> str:
 
 def striptags(value: Any) -> str:
     s = stringify(value)
+    b.items(s.count("<"), b.OBJECT)  # the pieces between tags
     b.text(len(s))
     b.text(len(s))
-    return str(markupsafe.Markup(_SPACES.sub(" ", _TAG.sub("", s)).strip()).unescape())
+    return str(markupsafe.Markup(_SPACES.sub(" ", _without_tags(s)).strip()).unescape())
+
+
+def _without_tags(s: str) -> str:
+    """Drop ``<!-- comments -->`` and ``<tags>`` in one linear pass (a regex, or
+    markupsafe's loop, takes quadratic time on ``'<' * n`` or ``'<a>' * n``)."""
+    pieces: list[str] = []
+    at, comments_end, tags_end = 0, True, True
+    while (start := s.find("<", at)) != -1:
+        pieces.append(s[at:start])
+        end = s.find("-->", start + 4) if comments_end and s.startswith("<!--", start) else -1
+        if end != -1:
+            at = end + 3
+            continue
+        comments_end = comments_end and not s.startswith("<!--", start)  # none closes later either
+        end = s.find(">", start + 1) if tags_end else -1
+        if end == -1:
+            tags_end, at = False, start
+            break
+        at = end + 1
+    pieces.append(s[at:])
+    return "".join(pieces)
 
 
 def wordcount(value: Any) -> int:
@@ -83,7 +104,8 @@ def wordcount(value: Any) -> int:
 
 def escape(value: Any) -> str:
     s = stringify(value)
-    b.text(5 * len(s))  # '"' -> '&#34;'
+    b.text(5 * len(s))  # '"' -> '&#34;'; then a plain copy
+    b.text(5 * len(s))
     return str(markupsafe.escape(s))
 
 
@@ -191,9 +213,17 @@ def _materialise(f: Callable[..., Any], each: int = 0) -> Callable[..., Any]:
 @pass_environment
 def sum_(env: Any, iterable: Iterable[Any], attribute: str | int | None = None, start: Any = 0) -> Any:
     seq = bounded_list(iterable if attribute is None else map(jf.make_attrgetter(env, attribute), iterable))
-    if not isinstance(start, (int, float)):
-        # Summing lists (or tuples) concatenates them: size the result first.
-        b.items(sum(len(x) for x in seq if hasattr(x, "__len__")) + len(start), 0)
+    if isinstance(start, (list, tuple)):
+        # Summing lists concatenates them: sized first, and in linear time (``sum``
+        # copies the growing list at each step, quadratic and uninterruptible).
+        b.items(sum(len(x) for x in seq if isinstance(x, (list, tuple))) + len(start))
+        out = list(start)
+        for part in seq:
+            b.tick()
+            if not isinstance(part, type(start)):
+                raise TypeError(f"can only concatenate {type(start).__name__} (not {type(part).__name__})")
+            out += part
+        return tuple(out) if isinstance(start, tuple) else out
     result = sum(seq, start)
     b.check_int(result)
     return result
