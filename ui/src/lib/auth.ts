@@ -1,0 +1,75 @@
+// Who is signed in. The token lives in this tab's sessionStorage only: closing the tab or
+// signing out forgets it. Sign-in methods are small providers so Supabase Auth can slot in
+// beside the local one-time link and the pasted token.
+
+const TOKEN_KEY = "orchestrate.token";
+const USER_KEY = "orchestrate.user";
+
+export interface Session {
+  token: string;
+  email: string | null;
+}
+
+export function currentSession(): Session | null {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return null;
+  return { token, email: sessionStorage.getItem(USER_KEY) };
+}
+
+export function saveSession(session: Session): void {
+  sessionStorage.setItem(TOKEN_KEY, session.token);
+  if (session.email) sessionStorage.setItem(USER_KEY, session.email);
+  else sessionStorage.removeItem(USER_KEY);
+}
+
+export function forgetSession(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
+}
+
+/** The email a JWT names, if it is readable (display only: the server verifies tokens). */
+export function emailFromToken(token: string): string | null {
+  try {
+    const part = token.split(".")[1];
+    const json = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof json.email === "string" ? json.email : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface LinkAnswer {
+  access_token: string;
+  user?: { id?: string; email?: string | null };
+}
+
+/** Exchange a one-time sign-in code (from the URL fragment) for a token. */
+export async function signInWithCode(code: string): Promise<Session> {
+  const response = await fetch("/v1/auth/link", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ code }),
+  });
+  if (!response.ok) {
+    let detail = `sign-in failed (${response.status})`;
+    try {
+      const problem = await response.json();
+      if (typeof problem.detail === "string") detail = problem.detail;
+    } catch {
+      /* not JSON: keep the status */
+    }
+    throw new Error(detail);
+  }
+  const answer = (await response.json()) as LinkAnswer;
+  return { token: answer.access_token, email: answer.user?.email ?? emailFromToken(answer.access_token) };
+}
+
+/** Check a pasted token by making one authenticated call with it. */
+export async function signInWithToken(raw: string): Promise<Session> {
+  const token = raw.trim().replace(/^Bearer\s+/i, "");
+  if (!token) throw new Error("paste an access token first");
+  const response = await fetch("/v1/workflows?limit=1", { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401) throw new Error("the server did not accept this token (expired or signed with another secret)");
+  if (!response.ok) throw new Error(`the server answered ${response.status}`);
+  return { token, email: emailFromToken(token) };
+}

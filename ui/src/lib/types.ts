@@ -1,0 +1,112 @@
+// Shapes of the /v1 API (shared/orchestrate/api/schemas.py).
+
+export interface ErrorItem {
+  path: string;
+  message: string;
+  line: number | null;
+  column: number | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface WorkflowSummary {
+  id: string;
+  name: string;
+  description: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InputSpec {
+  type?: string;
+  default?: unknown;
+  description?: string;
+  required?: boolean;
+  enum?: unknown[];
+}
+
+export interface Workflow extends WorkflowSummary {
+  source: string | null;
+  spec: { inputs?: Record<string, InputSpec>; steps?: { id: string; needs?: string[] }[] } & Record<string, unknown>;
+}
+
+export interface Validation {
+  valid: boolean;
+  name: string | null;
+  steps: string[];
+  inputs: Record<string, InputSpec>;
+  errors: ErrorItem[];
+}
+
+export interface Template {
+  id: string;
+  name: string;
+  description: string;
+  source: string;
+}
+
+export type RunStatus = "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
+export type StepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "skipped" | "cancelled";
+/** What a step shows: its stored status, or `retrying` between a failed attempt and the next. */
+export type ShownStatus = StepStatus | "retrying";
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface RunError {
+  type: string;
+  message: string;
+  step_id: string | null;
+}
+
+export interface Step {
+  id: string;
+  status: StepStatus;
+  attempt: number;
+  prompt: string | null;
+  output: string | null;
+  outputs: Record<string, unknown> | null;
+  error: RunError | null;
+  model: string | null;
+  usage: Usage;
+  latency_ms: number | null;
+  queued_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface RunSummary {
+  id: string;
+  workflow: string | null;
+  workflow_id: string | null;
+  status: RunStatus;
+  mode: "auto" | "step";
+  inputs: Record<string, unknown>;
+  outputs: Record<string, unknown> | null;
+  error: RunError | null;
+  usage: Usage;
+  webhook_url: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface Run extends RunSummary {
+  steps: Step[];
+}
+
+export interface RunEvent {
+  seq: number;
+  type: string;
+  step_id: string | null;
+  data: Record<string, unknown>;
+  created_at: string;
+}
