@@ -58,6 +58,7 @@ export default function CodeEditor(props: CodeEditorProps) {
       EditorView.updateListener.of((update) => {
         if (update.docChanged) latest.current.onChange(update.state.doc.toString());
       }),
+      EditorView.lineWrapping,
       EditorView.contentAttributes.of({ "aria-label": "Workflow YAML" }),
       EditorView.theme({ "&": { height: "100%" }, ".cm-scroller": { fontFamily: "var(--mono)" } }),
     ];

@@ -162,7 +162,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
               {LABELS[c]}
             </button>
           ))}
-          <span className="divider" aria-hidden="true" />
+          {allowedControls(run).length > 0 && <span className="divider" aria-hidden="true" />}
           <button type="button" onClick={() => exportAs("json")}>
             Export JSON
           </button>

@@ -22,7 +22,7 @@ export function SignIn(props: { code: string | null; expired: boolean; onSignedI
     setBusy(true);
     signInWithCode(code)
       .then(finish)
-      .catch((e: Error) => setError(`${e.message}. Sign-in links work once and for 10 minutes: ask for a new one with \`orchestrate token --link\`.`))
+      .catch((e: Error) => setError(e.message))
       .finally(() => setBusy(false));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [props.code]);
