@@ -16,5 +16,7 @@ export default defineConfig({
   },
   test: {
     include: ["src/**/*.test.ts"],
+    // Published as ESM with extension-less imports: let Vite resolve them.
+    server: { deps: { inline: [/codemirror-json-schema/] } },
   },
 });

@@ -3,6 +3,7 @@ Each test does what a user does, through the page, and checks what they would se
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -83,7 +84,7 @@ def test_create_from_a_template_mark_an_error_at_its_line_fix_and_save(studio: S
     expect(page.locator(".cm-lintRange-error")).to_have_count(0)
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".validation")).to_contain_text("Saved: version 2")
-    expect(page.get_by_role("tab")).not_to_contain_text("unsaved")
+    expect(page.get_by_role("navigation", name="Open workflows")).not_to_contain_text("unsaved")
     with studio.api() as client:
         stored = client.get(f"/v1/workflows/{workflow_id}").json()
     assert stored["version"] == 2 and "in five words" in stored["source"]
@@ -126,7 +127,7 @@ def test_reorder_steps_with_the_cards_keeps_the_comments(studio: StudioServer, p
     needs.fill("")
     needs.press("Enter")
     expect(page.locator(".validation")).to_contain_text("Valid: 4 steps")
-    expect(page.get_by_role("tab", name=re.compile("Marketing campaign"))).to_contain_text("unsaved")
+    expect(page.get_by_role("navigation", name="Open workflows")).to_contain_text("Marketing campaign (unsaved)")
 
 
 def test_run_from_the_inputs_form_and_watch_every_node_succeed(studio: StudioServer, page: Page) -> None:
@@ -146,7 +147,7 @@ def test_run_from_the_inputs_form_and_watch_every_node_succeed(studio: StudioSer
     node(page, "research").get_by_role("button").click()
     detail = page.get_by_role("article")
     expect(detail).to_contain_text("Who buys a solar kettle?")
-    expect(detail.get_by_role("tree")).to_contain_text("audience")
+    expect(detail.get_by_role("group", name="Structured output of research")).to_contain_text("audience")
 
 
 @pytest.fixture
@@ -301,7 +302,7 @@ def test_a_401_returns_to_sign_in_and_keeps_the_unsaved_text(studio: StudioServe
     page.goto(studio.signin_link())
     expect(page.get_by_role("heading", name="Launch kit", level=1)).to_be_visible()
     assert "# a note I must not lose" in editor_text(page, wf["id"])
-    expect(page.get_by_role("tab", name=re.compile("Launch kit"))).to_contain_text("unsaved")
+    expect(page.get_by_role("navigation", name="Open workflows")).to_contain_text("Launch kit (unsaved)")
 
 
 def test_a_dropped_stream_says_so_and_catches_up(slow: StudioServer, page: Page) -> None:
@@ -325,3 +326,77 @@ def test_a_dropped_stream_says_so_and_catches_up(slow: StudioServer, page: Page)
     expect(page.locator(".conn")).to_contain_text("caught up", timeout=20_000)
     expect_nodes(page, {sid: "succeeded" for sid in LAUNCH_KIT_STEPS})
     assert calls["n"] >= 4
+
+
+def press_tab_until(page: Page, name: str | re.Pattern[str], limit: int = 80) -> None:
+    """Tab forward until the focused element's accessible name matches ``name``."""
+    pattern = name if isinstance(name, re.Pattern) else re.compile(f"^{re.escape(name)}$")
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        label = page.evaluate(
+            "() => { const e = document.activeElement; return e ? (e.getAttribute('aria-label') || e.innerText || e.value || '').trim() : '' }"
+        )
+        if pattern.search(label):
+            return
+    raise AssertionError(f"no focusable element named {name!r} within {limit} tabs")
+
+
+def test_the_keyboard_alone_runs_a_workflow_and_opens_a_step(studio: StudioServer, page: Page) -> None:
+    create_workflow(studio, example("launch_kit").replace("name: Launch kit", "name: Keyboard kit"))
+    sign_in(page, studio)
+    page.get_by_label("Search workflows").focus()
+    page.keyboard.type("Keyboard")
+    expect(page.get_by_role("link", name="Keyboard kit")).to_be_visible()
+    press_tab_until(page, "Run")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Run “Keyboard kit”")).to_be_visible()
+    product = page.get_by_label("product")
+    press_tab_until(page, re.compile("reusable coffee cup"))
+    expect(product).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("a keyboard-made kettle")
+    press_tab_until(page, "Run")
+    page.keyboard.press("Enter")
+    expect_nodes(page, {sid: "succeeded" for sid in LAUNCH_KIT_STEPS})
+    # The steps are buttons in the tab order: open one and read its answer.
+    press_tab_until(page, re.compile(r"^research\s+succeeded"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("article")).to_contain_text("Who buys a keyboard-made kettle?")
+    press_tab_until(page, "Close")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("article")).to_have_count(0)
+
+
+def test_the_main_views_have_no_serious_accessibility_violation(studio: StudioServer, page: Page) -> None:
+    from .helpers import serious_violations
+
+    wf = create_workflow(studio, example("launch_kit"))
+    first = start_run(studio, wf["id"], {"product": "a smart kettle"})
+    second = start_run(studio, wf["id"], {"product": "a smart toaster"})
+    wait_run(studio, first["id"])
+    wait_run(studio, second["id"])
+    page.goto(f"{studio.url}/#/signin")
+    expect(page.get_by_role("heading", name="Sign in to the Studio")).to_be_visible()
+    found = {"sign-in": serious_violations(page)}
+    sign_in(page, studio)
+    page.get_by_role("button", name="New workflow").click()
+    expect(page.get_by_role("list", name="Examples").get_by_role("listitem").first).to_be_visible()
+    found["workflows"] = serious_violations(page)
+    page.goto(f"{studio.url}/#/edit/{wf['id']}")
+    expect(page.locator(".validation")).to_contain_text("Valid")
+    found["editor"] = serious_violations(page)
+    page.goto(f"{studio.url}/#/workflows/{wf['id']}/run")
+    expect(page.get_by_label("product")).to_be_visible()
+    found["run form"] = serious_violations(page)
+    page.goto(f"{studio.url}/#/runs/{first['id']}?step=research")
+    expect(page.get_by_role("article")).to_contain_text("Answer")
+    expect_nodes(page, {"review": "succeeded"})
+    found["run"] = serious_violations(page)
+    page.goto(f"{studio.url}/#/runs")
+    expect(page.get_by_role("table")).to_be_visible()
+    found["history"] = serious_violations(page)
+    page.goto(f"{studio.url}/#/compare?a={first['id']}&b={second['id']}")
+    expect(page.get_by_role("heading", name="Compare two runs")).to_be_visible()
+    found["compare"] = serious_violations(page)
+    bad = {view: v for view, v in found.items() if v}
+    assert not bad, json.dumps(bad, indent=1)

@@ -10,7 +10,32 @@ import { yamlCompletion, yamlSchemaHover } from "codemirror-json-schema/yaml";
 import { stateExtensions } from "codemirror-json-schema";
 import { yamlLanguage } from "@codemirror/lang-yaml";
 import { hoverTooltip } from "@codemirror/view";
+import { CompletionContext, type CompletionSource } from "@codemirror/autocomplete";
 import type { ErrorItem } from "../lib/types";
+import { schemaText } from "../lib/schemaText";
+
+/** The editor's state as the schema helpers should read it (see lib/schemaText). */
+function readable(state: EditorState, schema: Record<string, unknown>): EditorState {
+  const cached = shadows.get(state.doc);
+  if (cached) return cached;
+  const shadow = EditorState.create({ doc: schemaText(state.doc.toString()), extensions: [yaml(), stateExtensions(schema as never)] });
+  shadows.set(state.doc, shadow);
+  return shadow;
+}
+const shadows = new WeakMap<object, EditorState>();
+
+function completion(schema: Record<string, unknown>): CompletionSource {
+  const inner = yamlCompletion();
+  return (ctx) => {
+    const result = inner(new CompletionContext(readable(ctx.state, schema), ctx.pos, ctx.explicit));
+    return Array.isArray(result) ? null : result;
+  };
+}
+
+function hover(schema: Record<string, unknown>) {
+  const inner = yamlSchemaHover();
+  return (view: EditorView, pos: number, side: -1 | 1) => inner({ state: readable(view.state, schema) } as EditorView, pos, side);
+}
 
 export interface CodeEditorProps {
   value: string;
@@ -64,8 +89,8 @@ export default function CodeEditor(props: CodeEditorProps) {
     ];
     if (props.schema) {
       extensions.push(
-        yamlLanguage.data.of({ autocomplete: yamlCompletion() }),
-        hoverTooltip(yamlSchemaHover()),
+        yamlLanguage.data.of({ autocomplete: completion(props.schema) }),
+        hoverTooltip(hover(props.schema)),
         stateExtensions(props.schema as never),
       );
     }

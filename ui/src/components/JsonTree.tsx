@@ -2,7 +2,7 @@
 
 export function JsonTree({ value, label }: { value: unknown; label?: string }) {
   return (
-    <div className="json-tree" role="tree" aria-label={label ?? "Structured output"}>
+    <div className="json-tree" role="group" aria-label={label ?? "Structured output"}>
       <Node value={value} name={null} depth={0} />
     </div>
   );
@@ -14,12 +14,12 @@ function Node({ value, name, depth }: { value: unknown; name: string | null; dep
     const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value as Record<string, unknown>);
     const summary = Array.isArray(value) ? `[${entries.length}]` : `{${entries.length}}`;
     return (
-      <details open={depth < 2} role="treeitem" aria-expanded={undefined}>
+      <details open={depth < 2}>
         <summary>
           {key}
           <span className="json-meta">{summary}</span>
         </summary>
-        <ul role="group">
+        <ul>
           {entries.map(([k, v]) => (
             <li key={k}>
               <Node value={v} name={k} depth={depth + 1} />
@@ -31,7 +31,7 @@ function Node({ value, name, depth }: { value: unknown; name: string | null; dep
   }
   const kind = value === null ? "null" : typeof value;
   return (
-    <div role="treeitem" aria-selected={false}>
+    <div>
       {key}
       <span className={`json-${kind}`}>{kind === "string" ? JSON.stringify(value) : String(value)}</span>
     </div>

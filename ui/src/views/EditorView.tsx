@@ -45,13 +45,13 @@ export default function EditorView({ workflowId }: { workflowId: string }) {
 
   return (
     <section className="page editor-page">
-      <div className="tabs" role="tablist" aria-label="Open workflows">
+      <nav className="tabs" aria-label="Open workflows">
         {tabs.map((t) => {
           const active = t.id === workflowId;
           const unsaved = dirty(t.id);
           return (
             <div key={t.id} className={`tab ${active ? "active" : ""}`}>
-              <a role="tab" aria-selected={active} href={href.edit(t.id)} className="tab-link">
+              <a aria-current={active ? "page" : undefined} href={href.edit(t.id)} className="tab-link">
                 {t.name}
                 {unsaved && <span className="unsaved"> (unsaved)</span>}
               </a>
@@ -61,7 +61,7 @@ export default function EditorView({ workflowId }: { workflowId: string }) {
             </div>
           );
         })}
-      </div>
+      </nav>
       <ErrorBox error={error} />
       {tab ? <WorkflowEditor key={tab.id} tab={tab} update={update} /> : !error && <Spinner label="Opening the workflow…" />}
       <Confirm

@@ -119,11 +119,19 @@ export function WorkflowList() {
           <h1>Workflows</h1>
           <p className="muted">Each workflow is a list of prompts; later steps use earlier answers. Pick one to edit or run.</p>
         </div>
-        <button type="button" className="primary" aria-expanded={showNew} onClick={() => setShowNew((v) => !v)}>
+        <button
+          type="button"
+          className="primary"
+          aria-expanded={showNew}
+          onClick={() => {
+            setShowNew(true);
+            setTimeout(() => document.getElementById("new-wf-title")?.focus(), 0);
+          }}
+        >
           New workflow
         </button>
       </div>
-      {showNew && <NewWorkflow onCreate={create} onError={setError} />}
+      {showNew && <NewWorkflow onCreate={create} onError={setError} onClose={() => setShowNew(false)} />}
       <ErrorBox error={error} onDismiss={() => setError(null)} />
       {notice && (
         <p className="notice" role="status">
@@ -200,7 +208,7 @@ export function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "") || "workflow";
 }
 
-function NewWorkflow(props: { onCreate: (source: string) => void; onError: (e: unknown) => void }) {
+function NewWorkflow(props: { onCreate: (source: string) => void; onError: (e: unknown) => void; onClose: () => void }) {
   const [templates, setTemplates] = useState<Template[] | null>(null);
   const file = useRef<HTMLInputElement>(null);
   useEffect(() => {
@@ -215,7 +223,14 @@ function NewWorkflow(props: { onCreate: (source: string) => void; onError: (e: u
   }, []);
   return (
     <div className="new-wf card" aria-labelledby="new-wf-title">
-      <h2 id="new-wf-title">Start from an example</h2>
+      <div className="section-head">
+        <h2 id="new-wf-title" tabIndex={-1}>
+          Start from an example
+        </h2>
+        <button type="button" className="small" onClick={props.onClose}>
+          Close
+        </button>
+      </div>
       {templates === null ? (
         <Spinner label="Loading examples…" />
       ) : (
