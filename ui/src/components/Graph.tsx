@@ -1,6 +1,6 @@
 // The workflow's DAG, laid out left to right by dagre, drawn by React Flow. Each node is a
 // real button naming the step and its status in words.
-import { memo, useMemo } from "react";
+import { memo, useMemo, useRef } from "react";
 import dagre from "@dagrejs/dagre";
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
@@ -53,7 +53,64 @@ const StepNode = memo(function StepNode({ data }: NodeProps<Node<StepNodeData>>)
 
 const nodeTypes = { step: StepNode };
 
+const DAGRE_LIMIT = 150; // dagre's layout grows faster than linearly: ~3 s for a 500-step chain
+
+/** Positions left to right by dependency depth: dagre for graphs a person reads node by
+ * node, a linear-time layered layout (rank = longest path from a root) above that. */
 export function layout(steps: GraphStep[], deps: Map<string, string[]>): Map<string, { x: number; y: number }> {
+  return steps.length > DAGRE_LIMIT ? layered(steps, deps) : dagreLayout(steps, deps);
+}
+
+export function layered(steps: GraphStep[], deps: Map<string, string[]>): Map<string, { x: number; y: number }> {
+  const ids = new Set(steps.map((s) => s.id));
+  const rank = new Map<string, number>();
+  const visiting = new Set<string>();
+  const rankOf = (id: string): number => {
+    const known = rank.get(id);
+    if (known !== undefined) return known;
+    if (visiting.has(id)) return 0; // a cycle (the validator reports it): break it here
+    visiting.add(id);
+    let r = 0;
+    for (const d of deps.get(id) ?? []) if (ids.has(d)) r = Math.max(r, rankOf(d) + 1);
+    visiting.delete(id);
+    rank.set(id, r);
+    return r;
+  };
+  // Deep chains would overflow the stack with recursion: settle ranks in file order first.
+  for (const s of steps) {
+    const ready = (deps.get(s.id) ?? []).every((d) => !ids.has(d) || rank.has(d));
+    if (ready) rankOf(s.id);
+  }
+  steps.forEach((s) => rankOf(s.id));
+  // Long chains wrap into bands of columns so the graph stays roughly square.
+  const maxRank = Math.max(0, ...rank.values());
+  const perRow = Math.max(8, Math.ceil(Math.sqrt(maxRank + 1) * 2));
+  const slots = new Map<string, number>();
+  const used = new Map<number, number>();
+  for (const s of steps) {
+    const r = rank.get(s.id) ?? 0;
+    slots.set(s.id, used.get(r) ?? 0);
+    used.set(r, (used.get(r) ?? 0) + 1);
+  }
+  const bandRows: number[] = [];
+  used.forEach((n, r) => {
+    const band = Math.floor(r / perRow);
+    bandRows[band] = Math.max(bandRows[band] ?? 0, n);
+  });
+  const bandTop: number[] = [];
+  for (let b = 0, y = 0; b < bandRows.length; b++) {
+    bandTop[b] = y;
+    y += ((bandRows[b] ?? 0) + 1) * (HEIGHT + 24);
+  }
+  const out = new Map<string, { x: number; y: number }>();
+  for (const s of steps) {
+    const r = rank.get(s.id) ?? 0;
+    out.set(s.id, { x: (r % perRow) * (WIDTH + 60), y: bandTop[Math.floor(r / perRow)] + (slots.get(s.id) ?? 0) * (HEIGHT + 24) });
+  }
+  return out;
+}
+
+function dagreLayout(steps: GraphStep[], deps: Map<string, string[]>): Map<string, { x: number; y: number }> {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 60, marginx: 10, marginy: 10 });
   g.setDefaultEdgeLabel(() => ({}));
@@ -79,21 +136,37 @@ export default function Graph(props: {
   const depKey = [...props.deps.entries()].map(([k, v]) => `${k}:${v.join(",")}`).join(";");
   // Layout depends only on the shape of the graph, not on statuses.
   const positions = useMemo(() => layout(props.steps, props.deps), [ids, depKey]); // eslint-disable-line react-hooks/exhaustive-deps
-  const nodes = useMemo<Node<StepNodeData>[]>(
-    () =>
-      props.steps.map((s) => ({
-        id: s.id,
-        type: "step",
-        position: positions.get(s.id) ?? { x: 0, y: 0 },
-        data: { step: s, selected: props.selected === s.id, onSelect: props.onSelect },
-        draggable: false,
-        selectable: false,
-        focusable: false,
-        width: WIDTH,
-        height: HEIGHT,
-      })),
-    [props.steps, positions, props.selected, props.onSelect],
-  );
+  // Node objects are reused while a step's look is unchanged, so a status change
+  // re-renders one node, not all of them (a 500-step run stays responsive).
+  const cache = useRef(new Map<string, { key: string; node: Node<StepNodeData> }>());
+  const nodes = useMemo<Node<StepNodeData>[]>(() => {
+    const next = new Map<string, { key: string; node: Node<StepNodeData> }>();
+    const out = props.steps.map((s) => {
+      const position = positions.get(s.id) ?? { x: 0, y: 0 };
+      const selected = props.selected === s.id;
+      const key = `${s.status}|${s.detail}|${selected}|${position.x},${position.y}`;
+      const old = cache.current.get(s.id);
+      const node =
+        old && old.key === key && old.node.data.onSelect === props.onSelect
+          ? old.node
+          : {
+              id: s.id,
+              type: "step",
+              position,
+              data: { step: s, selected, onSelect: props.onSelect },
+              draggable: false,
+              selectable: false,
+              focusable: false,
+              width: WIDTH,
+              height: HEIGHT,
+            };
+      next.set(s.id, { key, node });
+      return node;
+    });
+    cache.current = next;
+    return out;
+  }, [props.steps, positions, props.selected, props.onSelect]);
+  const edgeKey = props.steps.map((s) => (s.status === "running" ? "r" : s.status === "succeeded" ? "s" : "-")).join("");
   const edges = useMemo<Edge[]>(() => {
     const statusOf = new Map(props.steps.map((s) => [s.id, s.status]));
     const out: Edge[] = [];
@@ -109,7 +182,7 @@ export default function Graph(props: {
             className: statusOf.get(d) === "succeeded" ? "edge-done" : undefined,
           });
     return out;
-  }, [props.steps, props.deps, positions]);
+  }, [edgeKey, positions, depKey]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <div className="graph" role="region" aria-label={props.label}>
       <ReactFlow

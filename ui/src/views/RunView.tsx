@@ -12,6 +12,9 @@ import { StepDetail } from "../components/StepDetail";
 
 const Graph = lazy(() => import("../components/Graph"));
 
+// Above this many steps the graph (hundreds of DOM nodes and edges) is drawn on request.
+const BIG_RUN = 150;
+
 const LABELS: Record<Control, string> = { pause: "Pause", resume: "Resume", step: "Step", cancel: "Cancel", retry: "Retry" };
 
 export default function RunView({ runId, step }: { runId: string; step: string | null }) {
@@ -23,16 +26,35 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const [deps, setDeps] = useState<Map<string, string[]>>(new Map());
   const [now, setNow] = useState(Date.now());
   const [follow, setFollow] = useState(0);
+  const [showGraph, setShowGraph] = useState(false);
   const lastSeq = useRef(0);
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
-  const refetch = useCallback(() => {
+  // The full run (outputs, tokens) is fetched again after events, at most once a second.
+  const fetching = useRef<{ busy: boolean; again: boolean }>({ busy: false, again: false });
+  const refetch = useCallback(async (): Promise<void> => {
+    if (fetching.current.busy) {
+      fetching.current.again = true;
+      return;
+    }
+    fetching.current.busy = true;
     const seq = lastSeq.current;
-    return api
-      .getRun(runId)
-      .then((run) => setBase((old) => (old && old.seq > seq ? old : { run, seq })))
-      .catch(setError);
+    try {
+      const run = await api.getRun(runId);
+      setBase((old) => (old && old.seq > seq ? old : { run, seq }));
+    } catch (e) {
+      setError(e);
+    } finally {
+      fetching.current.busy = false;
+      if (fetching.current.again) {
+        fetching.current.again = false;
+        setTimeout(() => void refetch(), 1000);
+      }
+    }
   }, [runId]);
+  // Events are applied in batches: one render per frame-ish, however fast they come.
+  const pending = useRef<RunEvent[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   // First load: the run, then the workflow's graph.
   useEffect(() => {
@@ -56,7 +78,11 @@ export default function RunView({ runId, step }: { runId: string; step: string |
 
   // Follow the events; restarted after a Retry or Resume of a finished run.
   useEffect(() => {
-    if (!base || (finished && follow === 0 && lastSeq.current > 0)) return;
+    // A run that had ended when it was opened has nothing more to say: no stream.
+    if (!base || (finished && follow === 0)) {
+      if (base && finished) setStream({ state: "finished", dropped: false });
+      return;
+    }
     const f = followRun({
       runId,
       after: lastSeq.current,
@@ -64,9 +90,15 @@ export default function RunView({ runId, step }: { runId: string; step: string |
       onUnauthorized: () => void api.getRun(runId).catch(() => undefined), // api.request signs out on the 401
       onEvents: (fresh) => {
         lastSeq.current = fresh[fresh.length - 1].seq;
-        setEvents((old) => [...old, ...fresh]);
+        pending.current.push(...fresh);
+        flushTimer.current ??= setTimeout(() => {
+          flushTimer.current = null;
+          const batch = pending.current;
+          pending.current = [];
+          setEvents((old) => old.concat(batch));
+        }, 150);
         if (refetchTimer.current) clearTimeout(refetchTimer.current);
-        refetchTimer.current = setTimeout(refetch, 200);
+        refetchTimer.current = setTimeout(() => void refetch(), 250);
       },
       onState: (state, detail) =>
         setStream((old) => {
@@ -197,6 +229,16 @@ export default function RunView({ runId, step }: { runId: string; step: string |
       )}
       <ErrorBox error={error} onDismiss={() => setError(null)} />
       <div className="run-body">
+        {run.steps.length > BIG_RUN && !showGraph ? (
+          <div className="card graph-off">
+            <p>
+              This run has {run.steps.length} steps: the graph is left out so the view stays quick. The list below shows every step.
+            </p>
+            <button type="button" onClick={() => setShowGraph(true)}>
+              Show the graph
+            </button>
+          </div>
+        ) : (
         <Suspense fallback={<Spinner label="Drawing the graph…" />}>
           <Graph
             label="Run graph"
@@ -206,6 +248,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
             onSelect={select}
           />
         </Suspense>
+        )}
         <div className="run-columns">
           <StepList steps={run.steps} statuses={statuses} selected={step} onSelect={select} />
           {selected ? (
