@@ -37,6 +37,8 @@ demo: $(STAMP) ui
 
 test: $(STAMP) ui
 	$(BIN)/mypy
+	@# The Studio's unit tests (vitest: YAML card edits, word diff, event stream)
+	if [ -d ui/node_modules ]; then cd ui && npx vitest run; fi
 	$(BIN)/python -m pytest -q
 
 BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency template_render studio
