@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -225,6 +226,14 @@ def test_retry_a_failed_run(slow: StudioServer, page: Page) -> None:
     expect(detail.locator(".facts")).to_contain_text("4")
     expect_nodes(page, {"fast": "succeeded", "slow": "failed"})
 
+    # Opened afresh, a failed run is followed again once retried.
+    page.reload()
+    expect(run_status(page)).to_have_text(re.compile("failed"))
+    page.get_by_role("button", name="Retry", exact=True).click()
+    expect(node(page, "slow").locator(".node-status")).to_contain_text("retrying", timeout=30_000)
+    expect(run_status(page)).to_have_text(re.compile("failed"), timeout=30_000)
+    expect(page.get_by_role("article").locator(".facts")).to_contain_text("6")
+
 
 UNTRUSTED = """name: Untrusted answers
 description: The mock model echoes its prompt, so the answer carries this markup
@@ -404,3 +413,75 @@ def test_the_main_views_have_no_serious_accessibility_violation(studio: StudioSe
     found["compare"] = serious_violations(page)
     bad = {view: v for view, v in found.items() if v}
     assert not bad, json.dumps(bad, indent=1)
+
+
+def test_workflow_list_search_duplicate_download_delete_and_upload(studio: StudioServer, page: Page, tmp_path: Path) -> None:
+    create_workflow(studio, example("debate").replace("name: ", "name: Zebra ", 1))
+    sign_in(page, studio)
+    page.get_by_label("Search workflows").fill("zebra")
+    rows = page.get_by_role("list", name="Workflows").get_by_role("listitem")
+    expect(rows).to_have_count(1)
+    name = rows.first.locator(".wf-name").inner_text()
+    rows.first.get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_role("status").filter(has_text="(copy)")).to_be_visible()
+    expect(rows).to_have_count(2)  # newest first: the copy on top
+    expect(rows.first.locator(".wf-name")).to_have_text(f"{name} (copy)")
+    with page.expect_download() as download:
+        rows.first.get_by_role("button", name="Download").click()
+    assert download.value.suggested_filename.endswith(".yaml")
+    assert f"{name} (copy)" in Path(download.value.path()).read_text(encoding="utf-8")
+
+    rows.first.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Delete")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(rows).to_have_count(2)
+    rows.first.get_by_role("button", name="Delete").click()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".wf-name")).to_have_text(name)
+
+    upload = tmp_path / "uploaded.yaml"
+    upload.write_text(example("support_triage").replace("name: ", "name: Zebra upload ", 1), encoding="utf-8")
+    page.get_by_role("button", name="New workflow").click()
+    page.get_by_label("YAML file to upload").set_input_files(str(upload))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Zebra upload")
+
+
+def test_closing_a_tab_with_unsaved_changes_asks_first(studio: StudioServer, page: Page) -> None:
+    wf = create_workflow(studio, example("launch_kit"))
+    other = create_workflow(studio, example("marketing"))
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/edit/{wf['id']}")
+    expect(page.locator(".validation")).to_contain_text("Valid")
+    page.goto(f"{studio.url}/#/edit/{other['id']}")
+    tabs = page.get_by_role("navigation", name="Open workflows")
+    expect(tabs.get_by_role("link")).to_have_count(2)
+    cards = page.get_by_role("list", name="Steps").get_by_role("listitem")
+    cards.first.get_by_label("Model").fill("gpt-4o-mini")
+    expect(tabs).to_contain_text("Marketing campaign (unsaved)")
+    page.get_by_role("button", name="Close Marketing campaign").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("without saving")
+    dialog.get_by_role("button", name="Keep editing").click()
+    expect(tabs.get_by_role("link")).to_have_count(2)
+    page.get_by_role("button", name="Close Marketing campaign").click()
+    dialog.get_by_role("button", name="Save and close").click()
+    expect(tabs.get_by_role("link")).to_have_count(1)
+    with studio.api() as client:
+        stored = client.get(f"/v1/workflows/{other['id']}").json()
+    assert stored["version"] == 2 and "model: gpt-4o-mini" in stored["source"]
+
+
+def test_step_by_step_mode_runs_one_step_per_press(slow: StudioServer, page: Page) -> None:
+    wf = create_workflow(slow, FLAKY.replace("    timeout: 0.3\n    retry: {max_attempts: 2, initial_delay: 1}\n", ""))
+    sign_in(page, slow)
+    page.goto(f"{slow.url}/#/workflows/{wf['id']}/run")
+    page.get_by_label("Step by step: pause after each step").check()
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(run_status(page)).to_have_text(re.compile("paused"), timeout=20_000)
+    expect_nodes(page, {"fast": "succeeded", "slow": "queued"})
+    expect(page.get_by_text("Step-by-step mode: the run waits.")).to_be_visible()
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(run_status(page)).to_have_text(re.compile("succeeded"), timeout=20_000)
+    expect_nodes(page, {"fast": "succeeded", "slow": "succeeded"})

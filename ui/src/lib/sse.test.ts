@@ -77,11 +77,33 @@ describe("following a run", () => {
     expect(urls.every((u) => !u.includes("token"))).toBe(true);
   });
 
+  it("reads past an earlier final event of a retried run", async () => {
+    const answers = [
+      () => sseResponse([event(1, "run.failed"), event(2, "run.retried"), event(3, "step.started")], "end"),
+      () => sseResponse([event(4, "run.succeeded")], "end"),
+    ];
+    const fetchImpl = (async () => answers.shift()!()) as unknown as typeof fetch;
+    const seen: number[] = [];
+    await new Promise<void>((resolve) => {
+      followRun({
+        runId: "r4",
+        after: 0,
+        headers: () => ({}),
+        onEvents: (events) => seen.push(...events.map((e) => e.seq)),
+        onState: (s) => s === "finished" && resolve(),
+        onUnauthorized: () => {},
+        fetchImpl,
+        backoff: () => 1,
+      });
+    });
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
   it("falls back to long-polling when the server answers JSON", async () => {
     const urls: string[] = [];
     const pages = [
       { events: [event(1, "run.started")], next_after: 1, finished: false },
-      { events: [event(2, "run.succeeded")], next_after: 2, finished: false },
+      { events: [event(2, "run.succeeded")], next_after: 2, finished: true },
     ];
     const fetchImpl = (async (url: string) => {
       urls.push(url);

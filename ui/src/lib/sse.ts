@@ -87,12 +87,15 @@ export function followRun(options: FollowOptions): { stop: () => void } {
   let failures = 0;
   let useLongPoll = false;
 
+  // The run is over when the server ends the stream right after a final event. A final
+  // event followed by more (a retried run's history) is not the end.
+  let lastFinal = false;
   const deliver = (events: RunEvent[]) => {
     const fresh = events.filter((e) => e.seq > after);
-    if (fresh.length === 0) return false;
+    if (fresh.length === 0) return;
     after = fresh[fresh.length - 1].seq;
+    lastFinal = FINAL.has(fresh[fresh.length - 1].type);
     options.onEvents(fresh);
-    return fresh.some((e) => FINAL.has(e.type));
   };
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -113,8 +116,8 @@ export function followRun(options: FollowOptions): { stop: () => void } {
       // A buffered server answers JSON: switch to long-polling.
       useLongPoll = true;
       const page = await response.json();
-      const done = deliver(page.events ?? []);
-      return done || page.finished ? "finished" : "ended";
+      deliver(page.events ?? []);
+      return page.finished ? "finished" : "ended";
     }
     options.onState("live");
     failures = 0;
@@ -123,7 +126,7 @@ export function followRun(options: FollowOptions): { stop: () => void } {
     const parser = new SseParser();
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return "ended";
+      if (done) return lastFinal ? "finished" : "ended";
       const events: RunEvent[] = [];
       for (const message of parser.push(decoder.decode(value, { stream: true }))) {
         try {
@@ -132,7 +135,7 @@ export function followRun(options: FollowOptions): { stop: () => void } {
           /* not an event: ignore */
         }
       }
-      if (deliver(events)) return "finished";
+      deliver(events);
     }
   }
 
@@ -150,8 +153,8 @@ export function followRun(options: FollowOptions): { stop: () => void } {
     options.onState("polling");
     failures = 0;
     const page = await response.json();
-    const done = deliver(page.events ?? []);
-    return done || page.finished ? "finished" : "ended";
+    deliver(page.events ?? []);
+    return page.finished ? "finished" : "ended";
   }
 
   (async () => {
