@@ -18,13 +18,14 @@ from ...spec.plan import build
 from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
 from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
+from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
 from ..schemas import IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary
 from ..services import Services
 from ._docs import problems
 from .workflows import parse_source
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
 IdempotencyHeader = Annotated[
     IdempotencyKey | None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -13,11 +12,12 @@ from ...db.workflows import WorkflowRecord
 from ...errors import Problem, SpecError
 from ...spec import Plan, dump_spec, parse_workflow
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
+from ..jsonbody import StrictJsonRoute, parse
 from ..problems import ApiProblem, spec_errors
 from ..schemas import Page, Validation, Workflow, WorkflowSource, WorkflowSummary
 from ._docs import problems
 
-router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"], route_class=StrictJsonRoute)
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _SOURCE_BODY: dict[str, Any] = {
@@ -42,23 +42,19 @@ async def read_source(request: Request) -> str:
         except UnicodeDecodeError:
             raise ApiProblem(422, "invalid-request", "the body is not valid UTF-8") from None
     if media == "application/json" or media.endswith("+json"):
+        data = parse(raw)
         try:
-            return WorkflowSource.model_validate(json.loads(raw)).source
-        except ValueError as exc:  # JSONDecodeError and ValidationError both
-            errors = _body_errors(exc)
-            raise ApiProblem(422, "invalid-request", "the request body is invalid", errors=errors) from None
+            return WorkflowSource.model_validate(data).source
+        except ValidationError as exc:
+            raise ApiProblem(422, "invalid-request", "the request body is invalid", errors=_body_errors(exc)) from None
     raise ApiProblem(415, "unsupported-media-type", "send application/json ({\"source\": ...}) or application/yaml")
 
 
-def _body_errors(exc: ValueError) -> list[dict[str, Any]]:
-    if isinstance(exc, ValidationError):
-        return [
-            {"path": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"], "line": None, "column": None}
-            for e in exc.errors(include_url=False)
-        ]
-    if isinstance(exc, json.JSONDecodeError):
-        return [{"path": "body", "message": f"invalid JSON: {exc.msg}", "line": exc.lineno, "column": exc.colno}]
-    return [{"path": "body", "message": str(exc), "line": None, "column": None}]
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"path": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"], "line": None, "column": None}
+        for e in exc.errors(include_url=False)
+    ]
 
 
 def parse_source(source: str) -> Plan:
