@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ...db.workflows import WorkflowRecord
 from ...errors import Problem, SpecError
-from ...spec import Plan, dump_spec, parse_workflow
+from ...spec import Plan, build, dump_spec, parse_workflow
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..jsonbody import StrictJsonRoute, parse
 from ..problems import ApiProblem, spec_errors
@@ -76,6 +76,29 @@ def _workflow(record: WorkflowRecord) -> dict[str, Any]:
     return {**record.to_dict(), "id": record.id}
 
 
+def stored_plan(record: WorkflowRecord) -> Plan:
+    """The plan of a stored workflow. A row written around the API (the Data API lets
+    its owner) may not be one: that is a 422 naming the row, never a 500."""
+    if record.spec_problem is None:
+        try:
+            return build(record.spec)
+        except SpecError as exc:
+            raise _invalid_row(record, "its spec is not a valid workflow", spec_errors(exc)) from None
+    raise _invalid_row(record, "its spec is unusable", [{"path": "spec", "message": record.spec_problem, "line": None, "column": None}])
+
+
+def checked(record: WorkflowRecord) -> WorkflowRecord:
+    """A record the Workflow response can represent (its spec is an object)."""
+    if record.spec_problem is not None:
+        raise _invalid_row(record, "its spec is unusable", [{"path": "spec", "message": record.spec_problem, "line": None, "column": None}])
+    return record
+
+
+def _invalid_row(record: WorkflowRecord, what: str, errors: list[dict[str, Any]]) -> ApiProblem:
+    detail = f"workflow {record.id} was stored outside the API and {what}: replace it with PUT /v1/workflows/{record.id}"
+    return ApiProblem(422, "invalid-stored-workflow", detail, errors=errors)
+
+
 def _fields(plan: Plan, source: str) -> dict[str, Any]:
     return {"name": plan.workflow.name, "description": plan.workflow.description, "source": source, "spec": dump_spec(plan)}
 
@@ -121,7 +144,7 @@ async def get_workflow(workflow_id: UUID, user: CurrentUser, svc: Svc) -> dict[s
     record = await svc.workflows.get(user.id, str(workflow_id))
     if record is None:
         raise ApiProblem(404, "not-found", f"workflow {workflow_id} not found")
-    return _workflow(record)
+    return _workflow(checked(record))
 
 
 @router.put("/{workflow_id}", response_model=Workflow, openapi_extra=_SOURCE_BODY, responses=problems(404, 415))
