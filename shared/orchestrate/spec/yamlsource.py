@@ -128,8 +128,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: Path_, what: str = "") -> Any:
         """A scalar as JSON data: text, a finite number, a boolean or null. Escapes
-        (``"\0"``, ``"\ud800"``), tags (``!!binary``, ``!!int``) and timestamps can
-        make values JSON or Postgres cannot hold: each is refused at its place."""
+        (``"\0"``, ``"\ud800"``) and tags (``!!binary``, ``!!int``) can make values JSON
+        or Postgres cannot hold: each is refused at its place. A timestamp is its text."""
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -142,8 +142,8 @@ class _Builder:
                 value = value.decode("utf-8")
             except UnicodeDecodeError:
                 raise self._fail(node, path, f"{what}a !!binary value must be UTF-8 text") from None
-        if isinstance(value, (dt.date, dt.datetime)):
-            raise self._fail(node, path, f"{what}YAML reads {node.value!r} as a timestamp; quote it to use it as text")
+        if isinstance(value, (dt.date, dt.datetime)):  # an unquoted 2026-12-01: the text as written
+            value = node.value
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise self._fail(node, path, f"{what}a {type(value).__name__} is not JSON data")
         reason = scalar_problem(value)
