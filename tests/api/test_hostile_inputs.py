@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from fastapi.routing import APIRoute
 from psycopg import errors
 
-from .conftest import YAML, bearer
+from orchestrate.api.jsonbody import StrictJsonRoute
+from tests.hostile_documents import RUN_BODIES, WORKFLOWS
 from tests.postgres_fixtures import acting_as
 
-from tests.hostile_documents import RUN_BODIES, WORKFLOWS
+from .conftest import YAML, bearer
 
 PROBLEM = "application/problem+json"
 TARGET = """\
@@ -39,6 +41,22 @@ def assert_located(response: httpx.Response, path: str) -> dict[str, Any]:
     paths = [e["path"] for e in problem.get("errors") or []]
     assert any(p == path or p.startswith((path + ".", path + "[")) for p in paths), (path, problem)
     return problem
+
+
+def test_every_route_reads_json_with_the_strict_parser(app: Any) -> None:
+    """A router added later must use StrictJsonRoute too, or its bodies skip the checks."""
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        found: list[APIRoute] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):  # an included router
+                found += api_routes(route.original_router.routes)
+        return found
+
+    routes = api_routes(app.routes)
+    assert len(routes) >= 15 and [r.path for r in routes if not isinstance(r, StrictJsonRoute)] == []
 
 
 @pytest.fixture
