@@ -10,14 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrate.spec import load_workflow
+from tests.corpus import PROTOTYPE, file_id, sample_inputs, workflow_files
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-COMPAT = ROOT.parent / "shared" / "compat" / "orchestrate-v0"
-COMPAT_INPUTS = {
-    "dnd_adventure.yaml": ["theme=dark fantasy"],
-    "riddles.yaml": ["topic=time"],
-    "user_input_example.yaml": ["product_name=Lumen", "product_category=lamps", "target_audience=students", "key_features=solar, USB-C"],
-}
 
 
 def orchestrate(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -43,20 +40,32 @@ def test_every_example_runs_with_the_mock(path: Path, tmp_path: Path) -> None:
     assert all(s["status"] in ("succeeded", "skipped") for s in result["steps"])
 
 
-@pytest.mark.parametrize("path", sorted(COMPAT.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_compat_file_runs_unchanged(path: Path) -> None:
-    args = [arg for pair in COMPAT_INPUTS.get(path.name, []) for arg in ("--input", pair)]
-    proc = orchestrate("run", str(path), "--mock", "--json", *args)
+def run_unchanged(path: Path) -> None:
+    """A file in a prototype format runs as it is, every step answering."""
+    proc = orchestrate("run", str(path), "--mock", "--json", *sample_inputs(load_workflow(path)))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "succeeded"
+    assert len(result["steps"]) == len(load_workflow(path).steps)
     assert all(s["status"] == "succeeded" and s["output"] for s in result["steps"])
 
 
+@pytest.mark.parametrize("path", workflow_files(PROTOTYPE), ids=file_id)
+def test_every_prototype_format_file_runs_unchanged(path: Path) -> None:
+    run_unchanged(path)
+
+
+def test_v02_user_input_reaches_every_step_that_reads_it() -> None:
+    proc = orchestrate("run", str(PROTOTYPE / "v0.2" / "recipe_card.yaml"), "--mock", "--json", "--input", "ingredients=eggs, leeks", "--input", "diet=vegan")
+    assert proc.returncode == 0, proc.stderr
+    prompts = {s["id"]: s["prompt"] for s in json.loads(proc.stdout)["steps"]}
+    assert "eggs, leeks" in prompts["plan_dish"] and "vegan" in prompts["plan_dish"] and "(vegan)" in prompts["write_card"]
+
+
 def test_missing_inputs_exit_2_naming_the_input() -> None:
-    proc = orchestrate("run", str(COMPAT / "v0.2" / "riddles.yaml"), "--mock")
+    proc = orchestrate("run", str(PROTOTYPE / "v0.2" / "haiku.yaml"), "--mock")
     assert proc.returncode == 2
-    assert "input 'topic': required but not given" in proc.stderr
+    assert "input 'subject': required but not given" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -10,9 +10,10 @@ import yaml
 
 from orchestrate.errors import SpecError
 from orchestrate.spec import json_schema, parse_workflow
+from tests.corpus import PROTOTYPE, workflow_files
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT.parent / "shared" / "compat" / "orchestrate-v0").glob("*/*.yaml"))
+FILES = sorted((ROOT / "examples").glob("*.yaml")) + workflow_files(PROTOTYPE)
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from orchestrate.errors import InputError, SpecError
 from orchestrate.spec import load_workflow, parse_pairs, parse_workflow, resolve_inputs
+from tests.corpus import PROTOTYPE, file_id, workflow_files
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPAT = ROOT.parent / "shared" / "compat" / "orchestrate-v0"
 
 
 def problems(text: str | bytes) -> list[str]:
@@ -19,31 +19,49 @@ def problems(text: str | bytes) -> list[str]:
     return [p.format("wf.yaml") for p in info.value.problems]
 
 
-def test_compat_corpus_is_present() -> None:
-    assert len(list(COMPAT.glob("*/*.yaml"))) >= 6
+def test_both_prototype_formats_have_fixtures() -> None:
+    assert {p.parent.name for p in workflow_files(PROTOTYPE)} == {"v0.1", "v0.2"}
 
 
-@pytest.mark.parametrize("path", sorted(COMPAT.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_compat_file_loads(path: Path) -> None:
+@pytest.mark.parametrize("path", workflow_files(PROTOTYPE), ids=file_id)
+def test_every_prototype_format_file_loads(path: Path) -> None:
     plan = load_workflow(path)
     assert plan.steps
 
 
 def test_v01_files_run_as_a_conversation() -> None:
-    plan = load_workflow(COMPAT / "v0.1" / "debate.yaml")
+    plan = load_workflow(PROTOTYPE / "v0.1" / "book_club.yaml")
     assert plan.conversation
-    assert plan.steps["summary"].needs == {"con_rebuttal"}
-    assert plan.roots() == ["setup_topic"]
+    assert plan.steps["host_wrap_up"].needs == {"second_reader"}
+    assert plan.roots() == ["pick_book"]
 
 
 def test_v02_user_inputs_become_workflow_inputs_and_sources_become_dependencies() -> None:
-    plan = load_workflow(COMPAT / "v0.2" / "user_input_example.yaml")
+    plan = load_workflow(PROTOTYPE / "v0.2" / "recipe_card.yaml")
     assert not plan.conversation
-    assert set(plan.workflow.inputs) == {"product_name", "product_category", "target_audience", "key_features"}
-    assert all(spec.required for spec in plan.workflow.inputs.values())
-    assert plan.steps["generate_seo_tags"].needs == {"generate_description"}
-    binding = plan.steps["generate_seo_tags"].bindings["headline"]
-    assert (binding.kind, binding.source, binding.field) == ("field", "generate_description", "headline")
+    # `diet` is read by two steps: one workflow input.
+    assert set(plan.workflow.inputs) == {"ingredients", "diet"}
+    assert all(spec.required and spec.type == "string" for spec in plan.workflow.inputs.values())
+    assert plan.workflow.inputs["ingredients"].description == "What is in the fridge (comma-separated)"
+    assert plan.steps["write_card"].needs == {"plan_dish"}
+    assert plan.steps["shopping_note"].needs == {"plan_dish", "write_card"}
+    binding = plan.steps["shopping_note"].bindings["missing_items"]
+    assert (binding.kind, binding.source, binding.field) == ("field", "plan_dish", "missing_items")
+    assert plan.steps["write_card"].bindings["diet"].kind == "input"
+
+
+def test_v02_input_named_after_its_source_step_is_the_whole_answer() -> None:
+    plan = load_workflow(PROTOTYPE / "v0.2" / "haiku.yaml")
+    binding = plan.steps["critique"].bindings["write_haiku"]
+    assert (binding.kind, binding.source, binding.field) == ("output", "write_haiku", None)
+    assert plan.workflow.version == "1.0.0"  # a bare 1.0.0 is a string in YAML
+
+
+def test_v02_step_with_outputs_and_no_inputs_is_a_root() -> None:
+    plan = load_workflow(PROTOTYPE / "v0.2" / "job_post.yaml")
+    assert plan.roots() == ["draft_role"]
+    assert [o.name for o in plan.steps["draft_role"].step.outputs] == ["title", "team", "first_months"]
+    assert plan.steps["write_post"].bindings["team"].field == "team"
 
 
 def test_independent_steps_with_references_run_in_parallel() -> None:

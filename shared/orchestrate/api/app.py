@@ -97,11 +97,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
+        from .routers._docs import openapi_components
         from .schemas import WorkflowSource
 
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes)
-        # Routes that read their body themselves (JSON or YAML) reference it by hand.
-        schema.setdefault("components", {}).setdefault("schemas", {})["WorkflowSource"] = WorkflowSource.model_json_schema()
+        # Schemas referenced by hand: the body of routes that read it themselves (JSON or
+        # YAML), and the problem of every error response.
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["WorkflowSource"] = WorkflowSource.model_json_schema()
+        components.update(openapi_components())
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 for status, response in operation.get("responses", {}).items():

@@ -6,6 +6,7 @@ no internals. No traceback ever reaches a client."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -73,7 +74,15 @@ def problem_response(
         body["instance"] = request.url.path
     if errors is not None:
         body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+
+
+class ProblemResponse(JSONResponse):
+    """Escapes non-ASCII: a problem may quote what the caller sent, and that must
+    never make the error itself unencodable (a lone surrogate in a path, say)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def spec_errors(exc: SpecError) -> list[dict[str, Any]]:
@@ -145,7 +154,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
         detail = f"{request.method} is not allowed on {request.url.path}"
     else:
         detail = str(exc.detail) if exc.detail else _title(status)
-    return problem_response(request, status, _STATUS_SLUGS.get(status, f"http-{status}"), detail, headers=exc.headers)
+    errors = getattr(exc, "errors", None)  # jsonbody.BodyProblem locates what is wrong
+    return problem_response(request, status, _STATUS_SLUGS.get(status, f"http-{status}"), detail, headers=exc.headers, errors=errors)
 
 
 def _title(status: int) -> str:

@@ -143,14 +143,18 @@ def schema() -> None:
 
 
 def _read_inputs_file(path: Path) -> dict[str, Any]:
+    from .. import jsondata
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsondata.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError([f"--inputs {path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([f"--inputs {path}: cannot read: {exc}"]) from None
     except json.JSONDecodeError as exc:
         raise InputError([f"--inputs {path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"]) from None
+    except jsondata.DataError as exc:
+        raise InputError([f"--inputs {path}: {exc}"]) from None
     if not isinstance(data, dict):
         raise InputError([f"--inputs {path}: must hold a JSON object of name: value"])
     return data

@@ -1,5 +1,10 @@
 """Stored workflows, per user. Every call runs as that user, so RLS decides what
-exists: another user's id is simply not found."""
+exists: another user's id is simply not found.
+
+A user may also write these rows through the Supabase Data API (RLS allows it), so a
+row is data to check, not a promise: the spec is read as text and parsed here, and a
+spec that is not a JSON object of storable values is reported in ``spec_problem``
+(docs/api.md, "Rows you write yourself")."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from .. import jsondata
 from .store import PostgresStore, valid_id
 
 Cursor = tuple[dt.datetime, str]  # (created_at, id) of the last row of the previous page
@@ -22,10 +28,11 @@ class WorkflowRecord:
     name: str
     description: str
     source: str | None
-    spec: dict[str, Any]
+    spec: Any  # a dict unless spec_problem says otherwise
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    spec_problem: str | None = None  # why the stored spec is not a usable workflow object
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,7 +47,20 @@ class WorkflowRecord:
         }
 
 
-_COLUMNS = "id::text, owner_id::text, name, coalesce(description, '') as description, source, spec, version, created_at, updated_at"
+_COLUMNS = "id::text, owner_id::text, name, coalesce(description, '') as description, source, spec::text as spec, version, created_at, updated_at"
+
+
+_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def _record(row: dict[str, Any]) -> WorkflowRecord:
+    """A row as a record; a spec that cannot be used is kept with the reason, not raised."""
+    try:
+        spec = jsondata.loads(row["spec"], "spec")
+        problem = None if isinstance(spec, dict) else f"spec: must be a JSON object, not {_KINDS.get(type(spec), type(spec).__name__)}"
+    except ValueError as exc:  # numbers jsonb holds but JSON data cannot (1e400, 5,000 digits)
+        spec, problem = None, str(exc)
+    return WorkflowRecord(**{**row, "spec": spec}, spec_problem=problem)
 
 
 class Workflows:
@@ -56,7 +76,7 @@ class Workflows:
             )
             row = await cur.fetchone()
         assert row is not None
-        return WorkflowRecord(**row)
+        return _record(row)
 
     async def get(self, user_id: str, workflow_id: str) -> WorkflowRecord | None:
         if not valid_id(workflow_id):
@@ -65,7 +85,7 @@ class Workflows:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(f"select {_COLUMNS} from public.workflows where id = %s", (workflow_id,))
             row = await cur.fetchone()
-        return WorkflowRecord(**row) if row else None
+        return _record(row) if row else None
 
     async def list(self, user_id: str, *, limit: int = 50, after: Cursor | None = None, name_contains: str | None = None) -> list[WorkflowRecord]:
         """Newest first; ``after`` continues from the last row of the previous page;
@@ -86,7 +106,7 @@ class Workflows:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(query, params)
             rows = await cur.fetchall()
-        return [WorkflowRecord(**row) for row in rows]
+        return [_record(row) for row in rows]
 
     async def update(
         self, user_id: str, workflow_id: str, *, name: str, description: str, source: str | None, spec: dict[str, Any]
@@ -102,7 +122,7 @@ class Workflows:
                 (name, description, source, Jsonb(spec), workflow_id),
             )
             row = await cur.fetchone()
-        return WorkflowRecord(**row) if row else None
+        return _record(row) if row else None
 
     async def delete(self, user_id: str, workflow_id: str) -> bool:
         if not valid_id(workflow_id):

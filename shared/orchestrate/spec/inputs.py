@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import jsondata
 from ..errors import InputError
+from ..jsondata import problem, scalar_problem
 from .model import InputSpec, ValueType, Workflow
 from .problems import suggest
 
@@ -25,17 +27,22 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
     problems = []
     values: dict[str, Any] = {}
     for name, value in given.items():
+        if scalar_problem(name):  # never echo a name that cannot be printed or stored
+            problems.append(f"input {name!r}: not a valid input name ({scalar_problem(name)})")
+            continue
         spec = workflow.inputs.get(name)
         if spec is None:
             known = sorted(workflow.inputs)
             hint = suggest(name, known) or (f"; declared inputs: {', '.join(known)}" if known else "; this workflow declares no inputs")
             problems.append(f"input '{name}': unknown input{hint}")
             continue
+        found = problem(value)
+        if found:
+            where = f" at {found[0]}" if found[0] else ""
+            problems.append(f"input '{name}'{where}: {found[1]}")
+            continue
         if not _matches(spec.type, value):
             problems.append(f"input '{name}': expected {spec.type}, got {_describe(value)}")
-            continue
-        if _has_nul(value):
-            problems.append(f"input '{name}': the NUL character (U+0000) is not allowed")
             continue
         values[name] = value
     for name, spec in workflow.inputs.items():
@@ -73,6 +80,9 @@ def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
 
 def coerce(kind: ValueType, raw: str) -> Any:
     if kind == "string":
+        reason = scalar_problem(raw)  # argv holds a byte that is not UTF-8 as a lone surrogate
+        if reason:
+            raise ValueError(reason)
         return raw
     if kind == "boolean":
         lowered = raw.strip().lower()
@@ -82,11 +92,13 @@ def coerce(kind: ValueType, raw: str) -> Any:
             return False
         raise ValueError(f"expected boolean (true/false), got {raw!r}")
     try:
-        value = json.loads(raw)
+        value = jsondata.loads(raw)
     except json.JSONDecodeError:
         if kind == "array":
             return [part.strip() for part in raw.split(",") if part.strip()]
-        raise ValueError(f"expected {kind}, got {raw!r}") from None
+        raise ValueError(f"expected {kind}, got {raw[:40]!r}") from None
+    except jsondata.DataError as exc:
+        raise ValueError(f"expected {kind}: {exc}") from None
     if not _matches(kind, value):
         raise ValueError(f"expected {kind}, got {raw!r}")
     return value
@@ -98,17 +110,6 @@ def _matches(kind: str, value: Any) -> bool:
     if kind == "integer" and isinstance(value, float):
         return value.is_integer()
     return isinstance(value, _PY_TYPES[kind])
-
-
-def _has_nul(value: Any) -> bool:
-    """Postgres cannot store U+0000 in jsonb: such an input is refused where it enters."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _describe(value: Any) -> str:

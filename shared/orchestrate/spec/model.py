@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 ValueType = Literal["string", "number", "integer", "boolean", "array", "object"]
@@ -82,7 +82,8 @@ class Step(ModelSettings):
 class Workflow(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
-    version: str | None = None
+    # Text; a bare number (`version: 1.0`) is read as its text, so the schema allows both.
+    version: Annotated[str | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]})] = None
     inputs: dict[Annotated[str, Field(pattern=STEP_ID_PATTERN)], InputSpec] = {}
     defaults: ModelSettings = ModelSettings()
     conversation: bool | None = None

@@ -7,12 +7,14 @@ duplicate keys, and recording each value's line and column by its path."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import Problem, SpecError
+from ..jsondata import scalar_problem
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -109,8 +111,10 @@ class _Builder:
             self.loader.flatten_mapping(node)  # resolves `<<` merge keys
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self._fail(key_node, path, "mapping keys must be plain strings")
+                key = self._scalar(key_node, path, "a key: ")
+                if not isinstance(key, (str, int, float)) or isinstance(key, bool):
                     raise self._fail(key_node, path, "mapping keys must be plain strings")
                 key = str(key)
                 if key in result:
@@ -120,10 +124,29 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: Path_, what: str = "") -> Any:
+        """A scalar as JSON data: text, a finite number, a boolean or null. Escapes
+        (``"\0"``, ``"\ud800"``) and tags (``!!binary``, ``!!int``) can make values JSON
+        or Postgres cannot hold: each is refused at its place. A timestamp is its text."""
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise self._fail(node, path, f"invalid value: {exc.problem}") from None
-        if isinstance(value, str) and "\x00" in value:  # an escape such as "\0": Postgres cannot store it
-            raise self._fail(node, path, "the NUL character (U+0000) is not allowed")
+            raise self._fail(node, path, f"{what}invalid value: {exc.problem}") from None
+        except ValueError:  # int() of a malformed `!!int`, or of more digits than Python converts
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise self._fail(node, path, f"{what}not a valid {kind} (or too large): {node.value[:40]!r}") from None
+        if isinstance(value, bytes):  # !!binary: accepted only as the text it encodes
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self._fail(node, path, f"{what}a !!binary value must be UTF-8 text") from None
+        if isinstance(value, (dt.date, dt.datetime)):  # an unquoted 2026-12-01: the text as written
+            value = node.value
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            raise self._fail(node, path, f"{what}a {type(value).__name__} is not JSON data")
+        reason = scalar_problem(value)
+        if reason:
+            raise self._fail(node, path, what + reason)
         return value

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 from ...db.store import PostgresStore
 from ...webhooks.secrets import signing_secret
 from ..deps import CurrentUser, Svc
+from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
 from ..schemas import Health, WebhookSecret
 from ._docs import problems
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 async def _secret(store: PostgresStore, user_id: str, *, rotate: bool) -> dict[str, Any]:
     async with store.transaction(user_id) as conn:

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ...errors import SpecError
+from ..jsonbody import StrictJsonRoute
 from ..deps import CurrentUser
 from ..schemas import TemplateList
 from ._docs import problems
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 SCHEMA_CACHE = "public, max-age=3600"

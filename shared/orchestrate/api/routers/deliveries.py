@@ -9,11 +9,12 @@ from fastapi import APIRouter
 
 from ...webhooks.deliveries import redeliver, run_deliveries
 from ..deps import CurrentUser, Svc
+from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
 from ..schemas import WebhookDeliveries, WebhookDelivery
 from ._docs import problems
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=StrictJsonRoute)
 
 
 @router.get("/v1/runs/{run_id}/webhook-deliveries", response_model=WebhookDeliveries, responses=problems(404))

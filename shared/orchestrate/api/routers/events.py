@@ -14,11 +14,12 @@ from fastapi.responses import StreamingResponse
 from ...db.store import PostgresStore
 from ...engine.records import Event, RunStatus
 from ..deps import CurrentUser, Svc
+from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
 from ..schemas import EventPage
 from ._docs import problems
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
 MAX_WAIT = 25.0  # seconds; API Gateway cuts a request at 30
 SSE_POLL = 15.0  # seconds an SSE stream waits for events before a keep-alive comment

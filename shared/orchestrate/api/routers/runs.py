@@ -14,17 +14,17 @@ from fastapi import APIRouter, Header, Query, Response
 from ...engine.decide import Action
 from ...engine.records import RunState, RunStatus
 from ...spec import Plan, resolve_inputs
-from ...spec.plan import build
 from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
 from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
+from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
 from ..schemas import IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary
 from ..services import Services
 from ._docs import problems
-from .workflows import parse_source
+from .workflows import parse_source, stored_plan
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
 IdempotencyHeader = Annotated[
     IdempotencyKey | None,
@@ -86,7 +86,7 @@ async def start_run(workflow_id: UUID, body: RunRequest, response: Response, use
     record = await svc.workflows.get(user.id, str(workflow_id))
     if record is None:
         raise ApiProblem(404, "not-found", f"workflow {workflow_id} not found")
-    return await _start(svc, user, build(record.spec), body, record.id, idempotency_key, response)
+    return await _start(svc, user, stored_plan(record), body, record.id, idempotency_key, response)
 
 
 @router.post("/v1/runs", status_code=202, response_model=Run, responses=problems(409))

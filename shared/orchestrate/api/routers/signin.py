@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ...settings import Settings
+from ..jsonbody import StrictJsonRoute
 from ..deps import Svc
 from ..problems import ApiProblem
 from ..schemas import SigninRequest, SigninToken
 from ._docs import problems
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=StrictJsonRoute)
 
 
 @router.post("/v1/auth/link", response_model=SigninToken, responses=problems(404))

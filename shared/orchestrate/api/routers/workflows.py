@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,13 +10,14 @@ from pydantic import ValidationError
 
 from ...db.workflows import WorkflowRecord
 from ...errors import Problem, SpecError
-from ...spec import Plan, dump_spec, parse_workflow
+from ...spec import Plan, build, dump_spec, parse_workflow
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
+from ..jsonbody import StrictJsonRoute, parse
 from ..problems import ApiProblem, spec_errors
 from ..schemas import Page, Validation, Workflow, WorkflowSource, WorkflowSummary
 from ._docs import problems
 
-router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"], route_class=StrictJsonRoute)
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _SOURCE_BODY: dict[str, Any] = {
@@ -42,23 +42,19 @@ async def read_source(request: Request) -> str:
         except UnicodeDecodeError:
             raise ApiProblem(422, "invalid-request", "the body is not valid UTF-8") from None
     if media == "application/json" or media.endswith("+json"):
+        data = parse(raw)
         try:
-            return WorkflowSource.model_validate(json.loads(raw)).source
-        except ValueError as exc:  # JSONDecodeError and ValidationError both
-            errors = _body_errors(exc)
-            raise ApiProblem(422, "invalid-request", "the request body is invalid", errors=errors) from None
+            return WorkflowSource.model_validate(data).source
+        except ValidationError as exc:
+            raise ApiProblem(422, "invalid-request", "the request body is invalid", errors=_body_errors(exc)) from None
     raise ApiProblem(415, "unsupported-media-type", "send application/json ({\"source\": ...}) or application/yaml")
 
 
-def _body_errors(exc: ValueError) -> list[dict[str, Any]]:
-    if isinstance(exc, ValidationError):
-        return [
-            {"path": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"], "line": None, "column": None}
-            for e in exc.errors(include_url=False)
-        ]
-    if isinstance(exc, json.JSONDecodeError):
-        return [{"path": "body", "message": f"invalid JSON: {exc.msg}", "line": exc.lineno, "column": exc.colno}]
-    return [{"path": "body", "message": str(exc), "line": None, "column": None}]
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"path": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"], "line": None, "column": None}
+        for e in exc.errors(include_url=False)
+    ]
 
 
 def parse_source(source: str) -> Plan:
@@ -78,6 +74,29 @@ def parse_source(source: str) -> Plan:
 
 def _workflow(record: WorkflowRecord) -> dict[str, Any]:
     return {**record.to_dict(), "id": record.id}
+
+
+def stored_plan(record: WorkflowRecord) -> Plan:
+    """The plan of a stored workflow. A row written around the API (the Data API lets
+    its owner) may not be one: that is a 422 naming the row, never a 500."""
+    if record.spec_problem is None:
+        try:
+            return build(record.spec)
+        except SpecError as exc:
+            raise _invalid_row(record, "its spec is not a valid workflow", spec_errors(exc)) from None
+    raise _invalid_row(record, "its spec is unusable", [{"path": "spec", "message": record.spec_problem, "line": None, "column": None}])
+
+
+def checked(record: WorkflowRecord) -> WorkflowRecord:
+    """A record the Workflow response can represent (its spec is an object)."""
+    if record.spec_problem is not None:
+        raise _invalid_row(record, "its spec is unusable", [{"path": "spec", "message": record.spec_problem, "line": None, "column": None}])
+    return record
+
+
+def _invalid_row(record: WorkflowRecord, what: str, errors: list[dict[str, Any]]) -> ApiProblem:
+    detail = f"workflow {record.id} was stored outside the API and {what}: replace it with PUT /v1/workflows/{record.id}"
+    return ApiProblem(422, "invalid-stored-workflow", detail, errors=errors)
 
 
 def _fields(plan: Plan, source: str) -> dict[str, Any]:
@@ -126,7 +145,7 @@ async def get_workflow(workflow_id: UUID, user: CurrentUser, svc: Svc) -> dict[s
     record = await svc.workflows.get(user.id, str(workflow_id))
     if record is None:
         raise ApiProblem(404, "not-found", f"workflow {workflow_id} not found")
-    return _workflow(record)
+    return _workflow(checked(record))
 
 
 @router.put("/{workflow_id}", response_model=Workflow, openapi_extra=_SOURCE_BODY, responses=problems(404, 415))
