@@ -41,6 +41,7 @@ class RunWatch:
         self._waiters: dict[str, set[_Waiter]] = {}
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self.stopped = False  # set by ``stop``: every wait returns at once
 
     @property
     def watching(self) -> int:
@@ -48,7 +49,7 @@ class RunWatch:
         return sum(len(group) for group in self._waiters.values())
 
     async def wait(self, run_id: str, after: int, timeout: float) -> bool:
-        if timeout <= 0:
+        if timeout <= 0 or self.stopped:
             return False
         key = str(uuid.UUID(run_id))  # the form the poll returns
         loop = asyncio.get_running_loop()
@@ -65,7 +66,17 @@ class RunWatch:
                 if not group:
                     del self._waiters[key]
 
+    def stop(self) -> None:
+        """Release every wait now and refuse new ones: the server is shutting down and
+        should not wait for idle streams to time out."""
+        self.stopped = True
+        for group in self._waiters.values():
+            for waiter in group:
+                if not waiter.woken.done():
+                    waiter.woken.set_result(None)
+
     async def close(self) -> None:
+        self.stop()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

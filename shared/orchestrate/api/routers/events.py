@@ -7,6 +7,7 @@ shared poller (``RunWatch``) and reads its events once when its run moved."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -14,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from ...db.connect import connection_lost
 from ...db.store import PostgresStore
 from ...db.watch import RunWatch
 from ...engine.records import Event, RunStatus
@@ -22,6 +24,7 @@ from ..problems import ApiProblem
 from ..schemas import EventPage
 from ._docs import problems
 
+log = logging.getLogger("orchestrate.api")
 router = APIRouter(tags=["runs"])
 
 MAX_WAIT = 25.0  # seconds; API Gateway cuts a request at 30
@@ -87,20 +90,27 @@ async def _stream(
     store: PostgresStore, watch: RunWatch, user_id: str, run_id: str, after: int, status: RunStatus, request: Request
 ) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
-    while True:
-        events = await store.events(run_id, after, user_id=user_id)
-        for event in events:
-            after = event.seq
-            yield _sse(event)
-        if status.finished or await request.is_disconnected():
-            return
-        status = await run_status(store, user_id, run_id) or RunStatus.CANCELLED  # gone: end the stream
-        if status.finished:
-            continue  # the events written since the read above, then the end
-        while not await watch.wait(run_id, after, KEEP_ALIVE):
-            yield ": keep-alive\n\n"
-            if await request.is_disconnected():
+    try:
+        while True:
+            events = await store.events(run_id, after, user_id=user_id)
+            for event in events:
+                after = event.seq
+                yield _sse(event)
+            if status.finished or await request.is_disconnected():
                 return
+            status = await run_status(store, user_id, run_id) or RunStatus.CANCELLED  # gone: end the stream
+            if status.finished:
+                continue  # the events written since the read above, then the end
+            while not await watch.wait(run_id, after, KEEP_ALIVE):
+                if watch.stopped or await request.is_disconnected():
+                    return  # shutting down: the client reconnects with Last-Event-ID
+                yield ": keep-alive\n\n"
+    except Exception as exc:
+        reason = connection_lost(exc)
+        if reason is None:
+            raise
+        # The response is under way: end it; the client reconnects with Last-Event-ID.
+        log.warning("events of run %s after %d: %s; the stream ends, the client reconnects", run_id, after, reason)
 
 
 def _sse(event: Event) -> str:
