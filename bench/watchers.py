@@ -46,6 +46,7 @@ class Watcher:
         self.http, self.run_id, self.after, self.sse = http, run_id, after, sse
         self.arrivals: dict[int, tuple[float, dt.datetime]] = {}  # seq -> (received, created_at)
         self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         if self.sse:
@@ -100,7 +101,8 @@ async def latencies(http: httpx.AsyncClient, watchers: list[Watcher], samples: i
             run = (await http.get(f"/v1/runs/{watcher.run_id}")).json()
             events = (await http.get(f"/v1/runs/{watcher.run_id}/events", params={"after": before})).json()
             raise SystemExit(
-                f"no event reached the watcher of run {watcher.run_id} (sse={watcher.sse}, after {before}) in 30 s: "
+                f"no event reached watcher {i % len(watchers)} of {len(watchers)}, of run {watcher.run_id} (sse={watcher.sse}, "
+                f"after {before}, arrivals {sorted(watcher.arrivals)}, task {watcher.task}) in 30 s: "
                 f"run {run['status']}, steps {[(s['id'], s['status']) for s in run['steps'][:4]]}, events {events['events'][:3]}"
             ) from None
         received, created = watcher.arrivals[min(seq for seq in watcher.arrivals if seq > before)]
@@ -152,6 +154,8 @@ async def main(counts: list[int], duration: float, samples: int) -> list[dict[st
                     last = {r: (await http.get(f"/v1/runs/{r}/events")).json()["next_after"] for r in runs[:n]}
                     watchers = [Watcher(http, r, last[r], sse=i % 2 == 1) for i, r in enumerate(runs[:n])]
                     tasks = [asyncio.create_task(w.run()) for w in watchers]
+                    for watcher, task in zip(watchers, tasks):
+                        watcher.task = task
                     try:
                         await asyncio.gather(*(w.ready.wait() for w in watchers))
                         # Every watcher's first read is done, and Postgres has published the

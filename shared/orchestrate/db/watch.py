@@ -93,8 +93,9 @@ class RunWatch:
             await asyncio.sleep(self.tick)
             if not self._waiters:
                 return
+            run_ids = list(self._waiters)
             try:
-                self._wake(await self._last_seqs(list(self._waiters)))
+                self._wake(run_ids, await self._last_seqs(run_ids))
             except Exception as exc:
                 reason = connection_lost(exc)
                 if reason is None:
@@ -115,10 +116,11 @@ class RunWatch:
             rows = await cur.fetchall()
         return {run_id: last for run_id, last in rows}
 
-    def _wake(self, last_seqs: dict[str, int]) -> None:
-        for run_id, group in self._waiters.items():
+    def _wake(self, run_ids: list[str], last_seqs: dict[str, int]) -> None:
+        # Only the runs polled: a waiter that came during the query waits for the next.
+        for run_id in run_ids:
             last = last_seqs.get(run_id)
-            for waiter in group:
+            for waiter in self._waiters.get(run_id, ()):
                 # A run gone since the wait began counts as moved: the caller's read finds out.
                 if (last is None or last > waiter.after) and not waiter.woken.done():
                     waiter.woken.set_result(None)
