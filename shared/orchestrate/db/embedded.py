@@ -248,14 +248,10 @@ def _recover(data_dir: Path) -> int | None:
     postgres holds that pid for this folder. Also forget dead processes in the wheel's
     list of users, so the last live user still stops the server."""
     pid_file = data_dir / "postmaster.pid"
-    running: int | None = None
-    if pid_file.exists():
-        lines = pid_file.read_text(errors="replace").splitlines()
-        pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
-        if pid is None or not _is_postmaster(pid, data_dir):
-            pid_file.unlink(missing_ok=True)
-        else:
-            running = pid
+    info = _postmaster_file(data_dir)
+    running = info[0] if info is not None and _is_postmaster(info[0], data_dir) else None
+    if running is None:
+        pid_file.unlink(missing_ok=True)
     handles = data_dir / _HANDLES
     live: list[int] = []
     if handles.exists():
