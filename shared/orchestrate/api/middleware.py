@@ -77,8 +77,11 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking)
         except Exception as exc:  # noqa: BLE001 - this is the catch-all by design
-            if _database_down(exc):
-                log.error("database unavailable: %s: %s", type(exc).__name__, exc)
+            from ..db.connect import connection_lost
+
+            reason = connection_lost(exc)
+            if reason is not None:  # handled: one line, no traceback
+                log.error("%s %s: %s", scope.get("method"), scope.get("path"), reason)
                 status, slug, detail = 503, "database-unavailable", "the database is unavailable; try again shortly"
             else:
                 log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
@@ -86,15 +89,6 @@ class CatchAll:
             if not started:
                 await _send_problem(scope, send, status, slug, detail)
             # A response already under way (a stream) can only be cut short.
-
-
-def _database_down(exc: BaseException) -> bool:
-    try:
-        import psycopg
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover - the API is installed with psycopg
-        return False
-    return isinstance(exc, (psycopg.OperationalError, PoolTimeout))
 
 
 async def _send_problem(scope: Scope, send: Send, status: int, slug: str, detail: str) -> None:

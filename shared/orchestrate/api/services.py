@@ -14,7 +14,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..db.connect import connection_lost
 from ..db.store import PostgresStore
+from ..db.sweeper import SweepReport
+from ..db.watch import RunWatch
 from ..db.workflows import Workflows
 from ..engine.core import Engine
 from ..engine.queue import InProcessQueue, Queue, consume
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestrate.api")
 
 SWEEP_EVERY = 30.0  # seconds between in-process sweeps (re-drive what a restart left queued)
+WORKER_CONCURRENCY = 64  # steps one local worker runs at once
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Services:
     store: PostgresStore
     engine: Engine
     workflows: Workflows
+    watch: RunWatch  # the one poller behind every events long-poll and stream
     allow_private_webhooks: bool = False  # webhook URLs may name private addresses (local development)
 
 
@@ -69,7 +74,11 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
         webhooks = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
     try:
         engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks)
-        yield Services(store, engine, Workflows(store), allow_private_webhooks=settings.webhook_allow_private)
+        watch = RunWatch(store)
+        try:
+            yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=settings.webhook_allow_private)
+        finally:
+            await watch.close()
     finally:
         await store.close()
 
@@ -80,7 +89,7 @@ async def local_stack(
     provider: Provider,
     *,
     default_model: str = "gpt-4o",
-    concurrency: int = 64,
+    concurrency: int = WORKER_CONCURRENCY,
     max_size: int = 20,
     sweep: bool = True,
     allow_private_webhooks: bool = False,
@@ -97,35 +106,67 @@ async def local_stack(
     async def handle(message: StepMessage) -> None:
         try:
             await engine.process(message)
-        except Exception:  # the sweeper re-drives the step; keep the worker alive
-            log.exception("step %s/%s failed to process", message.run_id, message.step_id)
+        except Exception as exc:  # the sweeper re-drives the step; keep the worker alive
+            reason = connection_lost(exc)
+            if reason is None:
+                log.exception("step %s/%s failed to process", message.run_id, message.step_id)
+            else:
+                log.warning("step %s/%s: %s; the sweeper re-drives it", message.run_id, message.step_id, reason)
 
     tasks = [asyncio.create_task(consume(queue, handle, concurrency), name="orchestrate-worker")]
     if sweep:
         tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
+    watch = RunWatch(store)
     try:
-        yield Services(store, engine, Workflows(store), allow_private_webhooks=allow_private_webhooks)
+        yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=allow_private_webhooks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await watch.close()
         await webhooks.drain()
         queue.close()
         await store.close()
 
 
 async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import sweep
+    from ..db.sweeper import DEFAULT_GRACE, sweep
 
+    # The first sweep runs at start with no grace for queued steps: their messages were
+    # in the in-process queue of the process that stopped, so nothing else will wake
+    # them (a duplicate wake-up is harmless). Running steps still wait for their lease.
+    grace = 0.0
     while True:
         try:
-            report = await sweep(store, queue)
-            if report.requeued:
-                log.info("re-enqueued %d stuck steps", report.requeued)
-        except Exception:
-            log.exception("sweep failed; trying again in %.0fs", SWEEP_EVERY)
+            report = await sweep(store, queue, grace_seconds=grace)
+            _log_sweep(report, at_start=grace == 0.0)
+            grace = DEFAULT_GRACE
+        except Exception as exc:
+            _log_failure("sweep", exc)
         try:  # on its own: stuck steps and webhooks do not hold each other up
             await webhooks.sweep(budget=SWEEP_EVERY)
-        except Exception:
-            log.exception("webhook sweep failed; trying again in %.0fs", SWEEP_EVERY)
+        except Exception as exc:
+            _log_failure("webhook sweep", exc)
         await asyncio.sleep(SWEEP_EVERY)
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    reason = connection_lost(exc)
+    if reason is None:
+        log.exception("%s failed; trying again in %.0fs", what, SWEEP_EVERY)
+    else:
+        log.warning("%s skipped: %s; trying again in %.0fs", what, reason, SWEEP_EVERY)
+
+
+def _log_sweep(report: SweepReport, *, at_start: bool, most: int = 20) -> None:
+    """One line per run resumed (at most ``most``), so a restart says what it picked up."""
+    if not report.requeued:
+        return
+    runs: dict[str, list[str]] = {}
+    for message in report.steps:
+        runs.setdefault(message.run_id, []).append(message.step_id)
+    what = "start-up sweep" if at_start else "sweep"
+    for run_id, steps in list(runs.items())[:most]:
+        log.info("%s: re-enqueued run %s steps %s", what, run_id, ", ".join(steps))
+    if len(runs) > most:
+        log.info("%s: re-enqueued %d more runs", what, len(runs) - most)

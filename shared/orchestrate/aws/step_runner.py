@@ -37,7 +37,15 @@ def make_handler(runtime: Runtime) -> Callable[[dict[str, Any], Any], dict[str, 
         # The lease lapses when Lambda would have killed us, so a crash is reclaimed then.
         context = invocation.get("context")
         remaining = context.get_remaining_time_in_millis() / 1000 - LEASE_RESERVE if context else None
-        await engine.process(message, lease_seconds=max(remaining, 1.0) if remaining is not None else None)
+        try:
+            await engine.process(message, lease_seconds=max(remaining, 1.0) if remaining is not None else None)
+        except Exception as exc:
+            from ..db.connect import connection_lost
+
+            reason = connection_lost(exc)
+            if reason is not None:  # handled: SQS redelivers the record; one line, no traceback
+                log.warning("step %s/%s: %s; SQS redelivers it", message.run_id, message.step_id, reason)
+            raise
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         invocation["context"] = context

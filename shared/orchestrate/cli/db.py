@@ -7,13 +7,16 @@ embedded PostgreSQL in the per-user data folder."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from .app import guard, out
+
+if TYPE_CHECKING:
+    from ..db.embedded import ServerStatus
 
 db_app = typer.Typer(
     name="db",
@@ -79,13 +82,17 @@ def status_command(
     data_dir: DataDir = None,
     migrations_dir: MigrationsDir = None,
 ) -> None:
-    """List the migrations and whether each is applied."""
-    from ..db.embedded import resolve_database_url
+    """Say which server runs (embedded: pid, port, data folder, who uses it), then list
+    the migrations and whether each is applied."""
+    from ..db.embedded import resolve_database_url, server_status
     from ..db.migrate import default_migrations_dir, status
 
     with guard():
         folder = migrations_dir or default_migrations_dir()
-        with resolve_database_url(_database_url(database_url), data_dir) as target:
+        url = _database_url(database_url)
+        if not url:  # before connecting: this command starts a server that is not running
+            out.print(_describe(server_status(data_dir)), highlight=False)
+        with resolve_database_url(url, data_dir) as target:
             rows = status(target.conninfo, folder)
         table = Table(title=escape(target.description), title_justify="left")
         table.add_column("Version")
@@ -97,3 +104,29 @@ def status_command(
         pending = sum(not row.applied for row in rows)
         if pending:
             out.print(f"{pending} pending: run `orchestrate db migrate`", highlight=False)
+
+
+def _describe(server: ServerStatus) -> str:
+    where = f"embedded PostgreSQL in {escape(str(server.data_dir))}"
+    if not server.running:
+        return f"{where}: not running (started for this command, stopped after it)"
+    socket = f" (socket in {escape(str(server.socket_dir))})" if server.socket_dir else ""
+    line = f"{where}: running, pid {server.pid}, port {server.port}{socket}"
+    if server.orphaned:
+        return f"{line}\n  used by no process: the one that started it ended without stopping it; adopted now, stopped after this command"
+    users = ", ".join(f"pid {p} ({_command(p)}, {'adopted' if p == server.adopted_by else 'owner'})" for p in server.users)
+    return f"{line}\n  used by {users}"
+
+
+def _command(pid: int) -> str:
+    """"orchestrate serve" for our own processes, else the program's name."""
+    import psutil  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        args = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return "?"
+    names = [Path(a).name for a in args]
+    if "orchestrate" in names and names.index("orchestrate") + 1 < len(names):
+        return escape("orchestrate " + names[names.index("orchestrate") + 1])
+    return escape(names[0]) if names else "?"

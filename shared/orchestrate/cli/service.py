@@ -41,6 +41,7 @@ def serve(
         provider = make_provider(settings)
         listener = _listen(host, port)
         url = f"http://{_client_host(host)}:{listener.getsockname()[1]}"
+        _log_to_stderr()  # from the start: adopting an orphaned embedded server is worth a line
         try:
             with resolve_database_url(settings.database_url) as target:
                 migrate(target.conninfo)
@@ -50,7 +51,6 @@ def serve(
                 if links_enabled(settings):
                     err.print(f"  [bold]Studio:[/] {studio_link(target.conninfo, url, ensure_user(target.conninfo, DEFAULT_EMAIL))}", highlight=False)
                     err.print("    (one-time sign-in link, valid 10 minutes; another: orchestrate token --link)", highlight=False)
-                _log_to_stderr()
                 # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal: make both a
                 # KeyboardInterrupt so the worker, the pool and the embedded server close.
                 previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -97,7 +97,13 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         conninfo, provider, default_model=settings.default_model, allow_private_webhooks=settings.webhook_allow_private
     ) as services:
         app = create_app(settings, services=services)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=5))
+
+        class Server(uvicorn.Server):
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                services.watch.stop()  # end idle event streams now, not after the grace period
+                await super().shutdown(sockets)
+
+        server = Server(uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=5))
         await server.serve(sockets=[listener])
 
 
@@ -109,6 +115,9 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
+    # psycopg's pool logs each failed reconnect and discarded connection; our own lines
+    # already say, once per step or request, that the database is unavailable.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def _listen(host: str, port: int) -> socket.socket:

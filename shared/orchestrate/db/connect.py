@@ -43,6 +43,19 @@ def connect(
         ) from None
 
 
+def connection_lost(exc: BaseException) -> str | None:
+    """A one-line reason if ``exc`` is the database being unreachable (a lost or refused
+    connection, an exhausted pool): a condition to log in one line and retry, not a bug.
+    None for anything else."""
+    from psycopg_pool import PoolTimeout
+
+    if isinstance(exc, DatabaseUnavailable):
+        return exc.message
+    if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
+        return f"database unavailable ({type(exc).__name__}: {_first_line(exc)})"
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return "; ".join(lines[:2]) if lines else type(exc).__name__

