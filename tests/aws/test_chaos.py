@@ -84,10 +84,10 @@ class ChaosStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def complete(self, claim: Any, outcome: Any, decide: Any) -> Any:
+    async def complete(self, claim: Any, outcome: Any) -> Any:
         if self.chaos.roll("crashed", 0.10):
             raise Crash("injected crash between the model call and the commit")
-        return await self.inner.complete(claim, outcome, decide)
+        return await self.inner.complete(claim, outcome)
 
 
 class ChaosProvider:

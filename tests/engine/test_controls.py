@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrate.engine.core import Engine
-from orchestrate.engine.decide import Action, Transition
+from orchestrate.engine.decide import Action
 from orchestrate.engine.queue import InProcessQueue
 from orchestrate.engine.records import Mode, RunState, RunStatus, StepMessage, Usage
 from orchestrate.engine.store import Success
@@ -65,7 +65,7 @@ async def test_cancel_stops_the_run_and_discards_a_late_result(env: Env) -> None
     assert statuses(cancelled) == {"a": "succeeded", "b": "cancelled", "c": "cancelled"}
 
     late = Success("p", "late answer", None, "m", Usage(1, 1), 1)
-    assert await env.store.complete(claim, late, lambda r: Transition(queue=["c"])) is None
+    assert await env.store.complete(claim, late) is None
     final = await env.store.get_run(run.id)
     assert final is not None and final.steps["b"].output is None and final.status is RunStatus.CANCELLED
     assert final.steps["c"].status.value == "cancelled"

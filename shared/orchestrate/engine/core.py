@@ -23,7 +23,7 @@ from ..templates import in_render_thread, render_async
 from . import decide
 from .queue import Queue
 from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus
-from .store import Applied, Claim, Failure, Outcome, Retry, Store, Success
+from .store import Applied, Claim, Failure, Outcome, Retry, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -35,13 +35,22 @@ class RunFinished(Protocol):
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
+DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
 
 
 class Engine:
     def __init__(
-        self, store: Store, queue: Queue, provider: Provider, *, default_model: str = "gpt-4o", webhooks: RunFinished | None = None
+        self,
+        store: Store,
+        queue: Queue,
+        provider: Provider,
+        *,
+        default_model: str = "gpt-4o",
+        webhooks: RunFinished | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.store = store
+        self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
         self.webhooks = webhooks
@@ -62,11 +71,10 @@ class Engine:
         request_hash: str | None = None,
     ) -> RunState:
         """Create a run with validated inputs and enqueue its first steps. A repeated
-        ``idempotency_key`` returns the earlier run (see ``Store.create_run``)."""
+        ``idempotency_key`` returns the earlier run (see ``Store.create_run``). No
+        template is evaluated here: a step's `when` is decided when it is claimed."""
         from ..spec import dump_spec
 
-        # Root steps' `when:` is evaluated here: off the event loop, in the render threads.
-        steps, transition = await in_render_thread(decide.start, plan, inputs)
         run = RunState(
             id=run_id or str(uuid.uuid4()),
             spec=dump_spec(plan),
@@ -75,37 +83,42 @@ class Engine:
             owner_id=owner_id,
             workflow_id=workflow_id,
             webhook_url=webhook_url,
-            steps=steps,
         )
-        created = await self.store.create_run(run, transition, idempotency_key=idempotency_key, request_hash=request_hash)
-        if created.id == run.id:  # not a replay of an earlier request
+        started = await self.store.create_run(
+            run, decide.graph(plan), max_in_flight=self.max_in_flight, idempotency_key=idempotency_key, request_hash=request_hash
+        )
+        if started.run.id == run.id:  # not a replay of an earlier request
             self._remember(run.id, plan)
-            await self._enqueue(created.id, transition.queue)
-            if transition.finish is not None:  # every root step skipped, say
-                await self._finished(created)
-        return created
+            await self._enqueue(run.id, started.queued)
+        return started.run
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
         """Handle one queue message. Returns False when there was nothing to do
         (duplicate, stale, paused or finished run): the message is acknowledged."""
         cached = self._plans.get(message.run_id)
-        lease, need = MAX_LEASE, None  # before the plan is known: the longest step, every step's result
+        lease = MAX_LEASE  # before the plan is known: the longest step
         if cached is not None and message.step_id in cached.steps:
             lease = cached.steps[message.step_id].step.timeout + LEASE_MARGIN
-            need = decide.needed_steps(cached, message.step_id)
-        claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, need=need, with_spec=cached is None)
+        claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, with_spec=cached is None)
         if claim is None:
             return False
         plan = self.plan_for(claim.run)
         step = plan.steps[claim.step_id].step
-        if claim.attempts_used > step.retry.max_attempts:
+        # A `when:` is template work: off the event loop, in the render threads.
+        gate = await in_render_thread(decide.gate, plan, claim.step_id, claim.run.inputs, claim.run.steps)
+        outcome: Outcome
+        if isinstance(gate, decide.Skip):
+            outcome = Skipped(gate.reason)
+        elif gate is not None:  # a `when` that cannot be evaluated
+            outcome = Failure(gate)
+        elif claim.attempts_used > step.retry.max_attempts:
             # Earlier invocations died before recording anything (a crash, a kill at the
             # function's timeout): give up rather than re-run the step forever.
             reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
-            outcome: Outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
+            outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
         else:
             outcome = await self._execute(plan, claim)
-        applied = await self.store.complete(claim, outcome, lambda run: decide.after_step(self.plan_for(run), run))
+        applied = await self.store.complete(claim, outcome)
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
@@ -122,11 +135,11 @@ class Engine:
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""
-        applied = await self.store.control(run_id, lambda run: decide.control(self.plan_for(run), run, action), user_id=user_id)
-        await self._enqueue(run_id, applied.enqueue)
+        applied = await self.store.control(run_id, lambda run: decide.control(run, action), user_id=user_id)
+        await self._enqueue(run_id, applied.queued)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
-        if applied.transition.finish is not None:
+        if applied.finished:
             await self._finished(run)
         return run
 

@@ -98,6 +98,12 @@ class StepState:
     lease_until: dt.datetime | None = None
     not_before: dt.datetime | None = None
     retry_base: int = 0  # the attempt count when a run retry last reset this step
+    # The protocol's bookkeeping (not shown to users): see engine/store.py.
+    needs: tuple[str, ...] = ()
+    reads: tuple[str, ...] | None = None  # what a claim reads; None: needs
+    dependents: tuple[str, ...] = ()
+    waiting: int = 0  # needs not finished yet
+    released: bool = False  # queued with a message out (counted in the run's in_flight)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,8 +140,13 @@ class RunState:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
-    version: int = 0  # bumped by every change decisions depend on (see the Postgres store)
     step_budget: int = 0  # step mode: claims allowed before the run pauses again
+    # Counters: steps not finished, steps in flight (released or running), steps held
+    # back by the cap on steps in flight.
+    unfinished: int = 0
+    in_flight: int = 0
+    held: int = 0
+    max_in_flight: int = 50
 
     def to_dict(self) -> dict[str, Any]:
         return {
