@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency template_render
+BENCHMARKS := engine_overhead store_overhead wide throughput cold_start api_latency template_render
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done

@@ -30,11 +30,19 @@ alter table public.step_runs
   add column if not exists reads text[],  -- null: same as needs
   add column if not exists dependents text[] not null default '{}',
   add column if not exists waiting integer not null default 0,
-  add column if not exists released boolean not null default false;
+  add column if not exists released boolean not null default false,
+  -- for_each items: one row per item, named step[i], reporting to their step (parent)
+  add column if not exists parent text,
+  add column if not exists item_index integer,
+  add column if not exists item jsonb,  -- {value, index, length}
+  add column if not exists items_failed integer not null default 0;
 
 -- Queued steps the cap holds back, in the order they are released.
 create index if not exists step_runs_held_idx on public.step_runs (run_id, position)
-  where status = 'queued' and not released;
+  where status = 'queued' and not released and parent is null;
+-- Held items of a for_each, released in order as its items finish.
+create index if not exists step_runs_held_items_idx on public.step_runs (run_id, parent, item_index)
+  where status = 'queued' and not released and parent is not null;
 -- The sweeper: runs with held steps and room again.
 create index if not exists runs_held_idx on public.runs (id) where held > 0;
 
@@ -74,7 +82,7 @@ returns text[]
 as $$
   with next as (
     select s.step_id from public.step_runs s
-    where s.run_id = p_run and s.status = 'queued' and not s.released
+    where s.run_id = p_run and s.status = 'queued' and not s.released and s.parent is null
     order by s.position limit greatest(p_room, 0)
     for update
   ), done as (
@@ -101,7 +109,7 @@ begin
     -- a run's outputs: each succeeded step's structured outputs, or its text
     outputs = case when p_status = 'succeeded' then (
       select coalesce(jsonb_object_agg(s.step_id, coalesce(s.outputs, to_jsonb(s.output))), '{}'::jsonb)
-      from public.step_runs s where s.run_id = p_run and s.status = 'succeeded') end,
+      from public.step_runs s where s.run_id = p_run and s.status = 'succeeded' and s.parent is null) end,
     usage = (
       select jsonb_build_object(
         'prompt_tokens', coalesce(sum((s.usage ->> 'prompt_tokens')::bigint), 0),
@@ -128,9 +136,9 @@ as $$
   with done as (
     update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null
     where s.run_id = p_run and s.status in ('pending', 'queued', 'running')
-    returning s.step_id, s.position
+    returning s.step_id, s.position, s.item_index
   )
-  select coalesce(jsonb_agg(jsonb_build_object('type', 'step.cancelled', 'step_id', step_id) order by position), '[]')
+  select coalesce(jsonb_agg(jsonb_build_object('type', 'step.cancelled', 'step_id', step_id) order by position, item_index nulls first), '[]')
   from done
 $$;
 
@@ -142,7 +150,7 @@ as $$
   select to_jsonb(r) - 'last_seq' - 'request_hash' || jsonb_build_object(
     'steps', coalesce((
       select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents'
-                       order by s.position)
+                       order by s.position, s.item_index nulls first)
       from public.step_runs s where s.run_id = r.id), '[]'::jsonb))
   from public.runs r where r.id = p_run
 $$;
@@ -262,56 +270,146 @@ begin
       'steps', coalesce((
         select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents')
         from public.step_runs s
-        where s.run_id = p_run and (s.step_id = p_step or s.step_id = any (v_step.reads))), '[]'::jsonb))
+        where s.run_id = p_run and s.step_id = any (array_append(v_step.reads, p_step))), '[]'::jsonb))
     from public.runs r where r.id = p_run);
 end
 $$;
 
--- Complete a claimed step. p_o: {kind: success|skip|retry|failure, prompt, output,
--- outputs, model, usage, latency_ms, error, delay, event}. Returns {"status": "stale"}
--- when the claim is no longer current (a newer claim owns the step, or the run ended:
--- this late result is discarded), else {"status": "applied", "queued": [steps
--- released to the queue], "finished": bool}.
+-- After a top-level step finished (succeeded, skipped, or a for_each whose items all
+-- finished): its dependents wait for one step fewer (one that reaches 0 is queued),
+-- queued steps are released while the run has room, and the run finishes when no
+-- step is left. p_events: the events so far (appended to here). Updates the run row
+-- (counters, last_seq) and logs the events; returns {queued: [released], finished}.
+-- A paused run (or one in step mode, which pauses now) releases nothing: resuming does.
+create or replace function orchestrate.step_finished(
+  p_run uuid, p_deps text[], p_skip boolean, p_unfinished integer, p_events jsonb)
+returns jsonb
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_run record;
+  v_ready text[] := '{}';
+  v_released text[] := '{}';
+  v_events jsonb := p_events;
+  v_in_flight integer;
+  v_room integer;
+  v_fast boolean;
+  v_may boolean;
+  v_status text;
+  v_done boolean := p_unfinished = 1;
+  v_last bigint;
+begin
+  select r.owner_id, r.status, r.mode, r.in_flight, r.held, r.max_in_flight into v_run
+  from public.runs r where r.id = p_run;
+  v_in_flight := v_run.in_flight - 1;
+  v_room := v_run.max_in_flight - v_in_flight;
+  v_may := v_run.status in ('queued', 'running') and (v_run.mode = 'auto' or p_skip);
+  -- Dependents are released as they are queued when they all fit: no search needed.
+  v_fast := v_may and v_run.held = 0 and cardinality(p_deps) <= v_room;
+  if cardinality(p_deps) > 0 then
+    with d as (
+      update public.step_runs s set
+        waiting = s.waiting - 1,
+        status = case when s.waiting = 1 then 'queued' else s.status end,
+        queued_at = case when s.waiting = 1 then now() else s.queued_at end,
+        released = s.waiting = 1 and v_fast
+      where s.run_id = p_run and s.step_id = any (p_deps) and s.status = 'pending'
+      returning s.step_id, s.status, s.position
+    )
+    select coalesce(array_agg(d.step_id order by d.position) filter (where d.status = 'queued'), '{}') into v_ready from d;
+  end if;
+  if v_fast then
+    v_released := v_ready;
+  elsif v_may then
+    v_released := orchestrate.release_held(p_run, v_room);
+  end if;
+  select v_events || coalesce(jsonb_agg(jsonb_build_object('type', 'step.queued', 'step_id', r.id)), '[]')
+    into v_events from unnest(v_ready) as r(id);
+  v_status := v_run.status;
+  if v_done then
+    v_events := v_events || jsonb_build_array(jsonb_build_object('type', 'run.succeeded'));
+    perform orchestrate.finish_run(p_run, 'succeeded', null);
+  elsif v_run.mode = 'step' and not p_skip and v_run.status in ('queued', 'running') then
+    v_status := 'paused';
+    v_events := v_events || jsonb_build_array(jsonb_build_object('type', 'run.paused', 'data', jsonb_build_object('after_step', true)));
+  end if;
+  update public.runs r set
+    unfinished = p_unfinished - 1,
+    in_flight = case when v_done then 0 else v_in_flight + cardinality(v_released) end,
+    held = case when v_done then 0 else r.held + cardinality(v_ready) - cardinality(v_released) end,
+    -- a skip in step mode gives back the claim it spent: it ran nothing
+    step_budget = case when v_run.mode = 'step' and p_skip then r.step_budget + 1 else r.step_budget end,
+    status = case when v_done then r.status else v_status end,
+    last_seq = r.last_seq + jsonb_array_length(v_events)
+  where r.id = p_run returning r.last_seq into v_last;
+  perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
+  return jsonb_build_object('status', 'applied', 'queued', to_jsonb(v_released), 'finished', v_done);
+end
+$$;
+
+-- Fail fast: the run fails with p_error, every unfinished step is cancelled (the one
+-- O(width) write, once per run).
+create or replace function orchestrate.fail_run(p_run uuid, p_owner uuid, p_error jsonb, p_events jsonb)
+returns jsonb
+  language plpgsql set search_path to ''
+as $$
+declare
+  v_events jsonb;
+  v_last bigint;
+begin
+  v_events := p_events || orchestrate.cancel_unfinished(p_run)
+              || jsonb_build_array(jsonb_build_object('type', 'run.failed', 'data', jsonb_build_object('error', p_error)));
+  perform orchestrate.finish_run(p_run, 'failed', p_error);
+  update public.runs r set last_seq = r.last_seq + jsonb_array_length(v_events) where r.id = p_run returning r.last_seq into v_last;
+  perform orchestrate.log_events(p_run, p_owner, v_last, v_events);
+  return jsonb_build_object('status', 'applied', 'queued', '[]'::jsonb, 'finished', true);
+end
+$$;
+
+-- Complete a claimed step. p_o: {kind: success|skip|retry|failure|expand, prompt,
+-- output, outputs, model, usage, latency_ms, error, delay, event; for expand: items,
+-- concurrency; for an item: tolerate (failed items its for_each tolerates)}. Returns
+-- {"status": "stale"} when the claim is no longer current (a newer claim owns the
+-- step, or the run ended: this late result is discarded), else {"status": "applied",
+-- "queued": [steps released to the queue], "delay", "finished": bool}.
 create or replace function orchestrate.complete_step(p_run uuid, p_step text, p_attempt integer, p_o jsonb)
 returns jsonb
   language plpgsql set search_path to ''
 as $$
 declare
   v_run record;
+  v_step record;
+  v_parent record;
   v_kind text := p_o ->> 'kind';
-  v_deps text[];
-  v_ready text[] := '{}';
-  v_released text[] := '{}';
   v_events jsonb := jsonb_build_array(p_o -> 'event');
-  v_in_flight integer;
-  v_room integer;
-  v_fast boolean;
-  v_status text;
+  v_released text[] := '{}';
+  v_n integer;
   v_last bigint;
+  v_error jsonb;
 begin
-  select r.owner_id, r.status, r.mode, r.in_flight, r.held, r.max_in_flight, r.unfinished
-    into v_run from public.runs r where r.id = p_run for update;
+  select r.owner_id, r.status, r.mode, r.unfinished into v_run from public.runs r where r.id = p_run for update;
   if not found then
     return jsonb_build_object('status', 'stale');
   end if;
-  v_in_flight := v_run.in_flight - 1;
-  -- The room the cap leaves; dependents are released as they are queued when they all fit.
-  v_room := v_run.max_in_flight - v_in_flight;
   update public.step_runs s set
-    status = case v_kind when 'success' then 'succeeded' when 'skip' then 'skipped' when 'retry' then 'queued' else 'failed' end,
+    status = case v_kind when 'success' then 'succeeded' when 'skip' then 'skipped' when 'retry' then 'queued'
+                         when 'expand' then 'running' else 'failed' end,
     prompt = coalesce(p_o ->> 'prompt', s.prompt),
     output = case when v_kind = 'success' then p_o ->> 'output' else s.output end,
     outputs = case when v_kind = 'success' then nullif(p_o -> 'outputs', 'null'::jsonb) else s.outputs end,
     model = coalesce(p_o ->> 'model', s.model),
     usage = case when v_kind = 'success' then p_o -> 'usage' else s.usage end,
     latency_ms = case when v_kind = 'success' then (p_o ->> 'latency_ms')::integer else s.latency_ms end,
-    error = case when v_kind in ('success', 'skip') then null else p_o -> 'error' end,
+    error = case when v_kind in ('success', 'skip', 'expand') then null else p_o -> 'error' end,
     lease_until = null,
-    finished_at = case when v_kind = 'retry' then null else now() end,
+    finished_at = case when v_kind in ('retry', 'expand') then null else now() end,
     queued_at = case when v_kind = 'retry' then now() else s.queued_at end,
-    not_before = case when v_kind = 'retry' then now() + make_interval(secs => (p_o ->> 'delay')::double precision) else null end
+    not_before = case when v_kind = 'retry' then now() + make_interval(secs => (p_o ->> 'delay')::double precision) else null end,
+    waiting = case when v_kind = 'expand' then jsonb_array_length(p_o -> 'items') else s.waiting end,
+    items_failed = case when v_kind = 'expand' then 0 else s.items_failed end
   where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt
-  returning s.dependents into v_deps;
+  returning s.dependents, s.parent, s.position, coalesce(s.reads, s.needs) as reads, (s.item ->> 'length')::integer as length
+    into v_step;
   if not found then
     return jsonb_build_object('status', 'stale');  -- a newer claim owns the step, or the run ended
   end if;
@@ -319,61 +417,84 @@ begin
   if v_kind = 'retry' then  -- still in flight: its next message is sent with a delay
     update public.runs r set last_seq = r.last_seq + 1 where r.id = p_run returning r.last_seq into v_last;
     perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
-    return jsonb_build_object('status', 'applied', 'queued', jsonb_build_array(p_step), 'delay', (p_o ->> 'delay')::double precision,
-                              'finished', false);
+    return jsonb_build_object('status', 'applied', 'queued', jsonb_build_array(p_step),
+                              'delay', (p_o ->> 'delay')::double precision, 'finished', false);
   end if;
 
-  if v_kind = 'failure' then  -- fail fast: the run fails, the rest is cancelled (once per run)
-    v_events := v_events || orchestrate.cancel_unfinished(p_run)
-                || jsonb_build_array(jsonb_build_object('type', 'run.failed', 'data', jsonb_build_object('error', p_o -> 'error')));
-    perform orchestrate.finish_run(p_run, 'failed', p_o -> 'error');
-    update public.runs r set last_seq = r.last_seq + jsonb_array_length(v_events) where r.id = p_run returning r.last_seq into v_last;
-    perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
-    return jsonb_build_object('status', 'applied', 'queued', '[]'::jsonb, 'finished', true);
-  end if;
-
-  -- Succeeded or skipped: its dependents wait for one step fewer. A paused run (or one in
-  -- step mode, which pauses now) releases nothing: resuming does.
-  v_fast := v_run.status in ('queued', 'running') and (v_run.mode = 'auto' or v_kind = 'skip')
-            and v_run.held = 0 and cardinality(v_deps) <= v_room;
-  if cardinality(v_deps) > 0 then
-    with d as (
-      update public.step_runs s set
-        waiting = s.waiting - 1,
-        status = case when s.waiting = 1 then 'queued' else s.status end,
-        queued_at = case when s.waiting = 1 then now() else s.queued_at end,
-        released = s.waiting = 1 and v_fast
-      where s.run_id = p_run and s.step_id = any (v_deps) and s.status = 'pending'
-      returning s.step_id, s.status, s.position
+  if v_kind = 'expand' then
+    -- A for_each step: one row per item, each its own execution. The step keeps its
+    -- slot of the run's cap; its items are released `concurrency` at a time.
+    v_n := jsonb_array_length(p_o -> 'items');
+    delete from public.step_runs s where s.run_id = p_run and s.parent = p_step;  -- a run retry's earlier items
+    with made as (
+      insert into public.step_runs (run_id, owner_id, step_id, position, parent, item_index, item, reads,
+                                    status, queued_at, released)
+      select p_run, v_run.owner_id, p_step || '[' || (e.ordinality - 1) || ']', v_step.position, p_step,
+             (e.ordinality - 1)::integer,
+             jsonb_build_object('value', e.value, 'index', e.ordinality - 1, 'length', v_n), v_step.reads,
+             'queued', now(), e.ordinality <= (p_o ->> 'concurrency')::integer
+      from jsonb_array_elements(p_o -> 'items') with ordinality as e
+      returning step_id, item_index, released
     )
-    select coalesce(array_agg(d.step_id order by d.position) filter (where d.status = 'queued'), '{}') into v_ready from d;
+    select coalesce(array_agg(step_id order by item_index) filter (where released), '{}'),
+           v_events || coalesce(jsonb_agg(jsonb_build_object('type', 'step.queued', 'step_id', step_id) order by item_index), '[]')
+      into v_released, v_events from made;
+    update public.runs r set
+      unfinished = r.unfinished + v_n,
+      -- step mode: the expansion ran nothing; its first item spends the claim
+      step_budget = case when r.mode = 'step' then r.step_budget + 1 else r.step_budget end,
+      last_seq = r.last_seq + jsonb_array_length(v_events)
+    where r.id = p_run returning r.last_seq into v_last;
+    perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
+    return jsonb_build_object('status', 'applied', 'queued', to_jsonb(v_released), 'finished', false);
   end if;
-  if v_fast then
-    v_released := v_ready;
-  elsif v_run.status in ('queued', 'running') and (v_run.mode = 'auto' or v_kind = 'skip') then
-    v_released := orchestrate.release_held(p_run, v_room);
+
+  if v_step.parent is not null then  -- an item of a for_each
+    update public.step_runs s set
+        waiting = s.waiting - 1,
+        items_failed = s.items_failed + (v_kind = 'failure')::integer
+      where s.run_id = p_run and s.step_id = v_step.parent
+      returning s.waiting, s.items_failed, s.dependents into v_parent;
+    if v_kind = 'failure' and v_parent.items_failed > coalesce((p_o ->> 'tolerate')::integer, 0) then
+      v_error := jsonb_build_object('type', p_o -> 'error' ->> 'type', 'step_id', v_step.parent,
+        'message', format('item %s of step ''%s'' failed: %s', p_step, v_step.parent, p_o -> 'error' ->> 'message'));
+      update public.step_runs s set status = 'failed', error = v_error, finished_at = now()
+       where s.run_id = p_run and s.step_id = v_step.parent;
+      return orchestrate.fail_run(p_run, v_run.owner_id, v_error,
+        v_events || jsonb_build_array(jsonb_build_object('type', 'step.failed', 'step_id', v_step.parent, 'data', jsonb_build_object('error', v_error))));
+    end if;
+    if v_parent.waiting > 0 then
+      -- The next held item of this for_each takes the finished one's place.
+      with next as (
+        select s.step_id from public.step_runs s
+        where s.run_id = p_run and s.parent = v_step.parent and s.status = 'queued' and not s.released
+        order by s.item_index limit 1 for update
+      )
+      update public.step_runs s set released = true from next
+       where s.run_id = p_run and s.step_id = next.step_id returning array[s.step_id] into v_released;
+      update public.runs r set unfinished = r.unfinished - 1, last_seq = r.last_seq + jsonb_array_length(v_events)
+       where r.id = p_run returning r.last_seq into v_last;
+      perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
+      return jsonb_build_object('status', 'applied', 'queued', to_jsonb(coalesce(v_released, '{}')), 'finished', false);
+    end if;
+    -- The last item: the for_each step's answer is the list of its items' answers, in
+    -- order (a failed item tolerated: null).
+    update public.step_runs s set
+        status = 'succeeded', finished_at = now(),
+        output = (select jsonb_agg(case when i.status = 'succeeded' then to_jsonb(i.output) end order by i.item_index)::text
+                  from public.step_runs i where i.run_id = p_run and i.parent = v_step.parent),
+        outputs = (select jsonb_agg(case when i.status = 'succeeded' then coalesce(i.outputs, to_jsonb(i.output)) end order by i.item_index)
+                   from public.step_runs i where i.run_id = p_run and i.parent = v_step.parent)
+      where s.run_id = p_run and s.step_id = v_step.parent;
+    return orchestrate.step_finished(p_run, v_parent.dependents, false, v_run.unfinished - 1,
+      v_events || jsonb_build_array(jsonb_build_object('type', 'step.succeeded', 'step_id', v_step.parent,
+                                                       'data', jsonb_build_object('items', v_step.length))));
   end if;
-  select v_events || coalesce(jsonb_agg(jsonb_build_object('type', 'step.queued', 'step_id', r.id)), '[]')
-    into v_events from unnest(v_ready) as r(id);
-  v_status := v_run.status;
-  if v_run.unfinished = 1 then
-    v_events := v_events || jsonb_build_array(jsonb_build_object('type', 'run.succeeded'));
-    perform orchestrate.finish_run(p_run, 'succeeded', null);
-  elsif v_run.mode = 'step' and v_kind <> 'skip' and v_run.status in ('queued', 'running') then
-    v_status := 'paused';
-    v_events := v_events || jsonb_build_array(jsonb_build_object('type', 'run.paused', 'data', jsonb_build_object('after_step', true)));
+
+  if v_kind = 'failure' then
+    return orchestrate.fail_run(p_run, v_run.owner_id, p_o -> 'error', v_events);
   end if;
-  update public.runs r set
-    unfinished = r.unfinished - 1,
-    in_flight = case when v_run.unfinished = 1 then 0 else v_in_flight + cardinality(v_released) end,
-    held = case when v_run.unfinished = 1 then 0 else r.held + cardinality(v_ready) - cardinality(v_released) end,
-    -- a skip in step mode gives back the claim it spent: it ran nothing
-    step_budget = case when v_run.mode = 'step' and v_kind = 'skip' then r.step_budget + 1 else r.step_budget end,
-    status = case when v_run.unfinished = 1 then r.status else v_status end,
-    last_seq = r.last_seq + jsonb_array_length(v_events)
-  where r.id = p_run returning r.last_seq into v_last;
-  perform orchestrate.log_events(p_run, v_run.owner_id, v_last, v_events);
-  return jsonb_build_object('status', 'applied', 'queued', to_jsonb(v_released), 'finished', v_run.unfinished = 1);
+  return orchestrate.step_finished(p_run, v_step.dependents, v_kind = 'skip', v_run.unfinished, v_events);
 end
 $$;
 

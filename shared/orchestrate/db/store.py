@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Outcome, Retry, Skipped, Started, Success, outcome_event
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -34,7 +34,7 @@ _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind
 # none). Callers add the where clause on ``r``.
 RUN_JSON = (
     "select to_jsonb(r) - 'last_seq' || jsonb_build_object('steps', coalesce(("
-    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position)"
+    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
 
@@ -254,6 +254,10 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
         return {**base, "kind": "retry", "error": outcome.error.to_dict(), "delay": outcome.delay}
     if isinstance(outcome, Skipped):
         return {**base, "kind": "skip"}
+    if isinstance(outcome, Expand):
+        return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
+    if isinstance(outcome, Failure) and outcome.tolerate:
+        return {**base, "kind": "failure", "error": outcome.error.to_dict(), "tolerate": outcome.tolerate}
     return {**base, "kind": "failure", "error": outcome.error.to_dict()}
 
 
@@ -280,13 +284,21 @@ def _step(s: dict[str, Any]) -> StepState:
         lease_until=_ts(s["lease_until"]),
         not_before=_ts(s["not_before"]),
         retry_base=s.get("retry_base", 0),
+        parent=s.get("parent"),
+        item=s.get("item"),
+        items_failed=s.get("items_failed", 0),
     )
+
+
+def _order(step: StepState) -> tuple[int, int]:
+    """File order; a for_each step's items right after it, in item order."""
+    return (step.position, -1 if step.item is None else int(step.item["index"]))
 
 
 def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunState:
     """A run from ``RUN_JSON`` (every step) or a claim (the steps it reads; ``spec``
     only if asked for, else taken from ``base``)."""
-    steps = {s.step_id: s for s in sorted((_step(s) for s in data["steps"]), key=lambda s: s.position)}
+    steps = {s.step_id: s for s in sorted((_step(s) for s in data["steps"]), key=_order)}
     return RunState(
         id=data["id"],
         spec=data["spec"] if "spec" in data else (base.spec if base else {}),

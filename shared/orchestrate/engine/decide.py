@@ -5,6 +5,7 @@ stores keep the counters (see the protocol-v2 migration and ``MemoryStore``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -12,7 +13,9 @@ from typing import Any
 
 from ..errors import ConflictError, TemplateError
 from ..spec import Plan
-from ..templates import evaluate, namespace
+from ..spec.model import MAX_ITEMS
+from ..spec.plan import for_each_expression
+from ..templates import evaluate, evaluate_value, namespace
 from .records import ErrorInfo, Mode, RunState, RunStatus, StepState, StepStatus
 
 
@@ -69,8 +72,16 @@ def run_outputs(steps: Mapping[str, StepState]) -> dict[str, Any]:
     return {sid: (s.outputs if s.outputs is not None else s.output) for sid, s in steps.items() if s.status is StepStatus.SUCCEEDED}
 
 
+def answer(state: StepState) -> Any:
+    """A step's answer as templates see it: its text, or a for_each step's list."""
+    if isinstance(state.outputs, list):
+        return json.loads(state.output) if state.output else []
+    return state.output
+
+
 def _step_view(state: StepState, status: StepStatus) -> Any:
-    return namespace({"output": state.output, "outputs": namespace(state.outputs or {}), "status": status.value})
+    outputs = state.outputs if isinstance(state.outputs, list) else namespace(state.outputs or {})
+    return namespace({"output": answer(state), "outputs": outputs, "status": status.value})
 
 
 def condition_context(
@@ -80,7 +91,7 @@ def condition_context(
     return {
         "inputs": namespace(dict(inputs)),
         "steps": namespace({d: _step_view(steps[d], status[d]) for d in needs}),
-        **{d: steps[d].output for d in needs},
+        **{d: answer(steps[d]) for d in needs},
     }
 
 
@@ -92,10 +103,51 @@ def prompt_context(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: M
         if binding.kind == "input":
             context[name] = inputs.get(binding.source)
         elif binding.kind == "field":
-            context[name] = (steps[binding.source].outputs or {}).get(binding.field or name)
+            outputs = steps[binding.source].outputs
+            context[name] = outputs.get(binding.field or name) if isinstance(outputs, dict) else None
         else:
-            context[name] = steps[binding.source].output
+            context[name] = answer(steps[binding.source])
     return context
+
+
+def plan_step(step_id: str) -> str:
+    """The plan's step for a step row: a for_each item ``drafts[3]`` runs ``drafts``."""
+    return step_id.split("[", 1)[0]
+
+
+def item_context(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What an item's prompt reads besides its step's context: ``item`` and ``loop``."""
+    index, length = int(item["index"]), int(item["length"])
+    loop = namespace({"index": index + 1, "index0": index, "length": length, "first": index == 0, "last": index == length - 1})
+    return {"item": item["value"], "loop": loop}
+
+
+def for_each_items(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> list[Any] | ErrorInfo:
+    """The list a for_each step maps over, or the error naming the step and what it got."""
+    step = plan.steps[step_id].step
+    expression = for_each_expression(step.for_each or "")
+    assert expression is not None  # validated when the workflow was parsed
+    try:
+        value = evaluate_value(expression, prompt_context(plan, step_id, inputs, steps), "for_each")
+    except TemplateError as exc:
+        return ErrorInfo(exc.type, f"step '{step_id}': {exc.message}", step_id)
+    if not isinstance(value, (list, tuple)):
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' must give a list, not {_describe(value)}", step_id)
+    if len(value) > MAX_ITEMS:
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' gave {len(value)} items; at most {MAX_ITEMS} are allowed", step_id)
+    try:
+        items: list[Any] = json.loads(json.dumps(list(value)))
+    except (TypeError, ValueError):
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' must give a list of JSON values (text, numbers, lists, objects)", step_id)
+    return items
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null (nothing)"
+    kind = {str: "a string", bool: "a boolean", int: "a number", float: "a number", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+    shown = repr(value)
+    return f"{kind} ({shown[:60]}{'…' if len(shown) > 60 else ''})"
 
 
 class Action(StrEnum):
@@ -141,6 +193,7 @@ def control(run: RunState, action: Action) -> Control:
     if action is Action.RETRY:
         # Skipped steps are decided again too: a skip may have followed the failure.
         redo = (StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED)
-        reset = [s.step_id for s in sorted(run.steps.values(), key=lambda s: s.position) if s.status in redo]
+        # A for_each step runs again as a whole (its items are made anew), not item by item.
+        reset = [s.step_id for s in sorted(run.steps.values(), key=lambda s: s.position) if s.status in redo and s.parent is None]
         return Control(action, RunStatus.RUNNING, reset, budget)
     return Control(action, RunStatus.RUNNING, step_budget=budget)

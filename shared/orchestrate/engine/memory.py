@@ -9,13 +9,14 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
 from .records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
-from .store import Applied, Claim, Controlled, Outcome, Retry, Skipped, Started, Success, outcome_event
+from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
 
 _UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -113,33 +114,103 @@ class MemoryStore:
         at = now()
         step.prompt = outcome.prompt if outcome.prompt is not None else step.prompt
         step.lease_until = None
-        self._append(run.id, *outcome_event(step.step_id, step.attempt, outcome))
-        if isinstance(outcome, Retry):  # still in flight: its next message is sent with a delay
-            step.status, step.error = StepStatus.QUEUED, outcome.error
-            step.queued_at, step.not_before = at, at + dt.timedelta(seconds=outcome.delay)
+        events = [outcome_event(step.step_id, step.attempt, outcome)]
+        try:
+            if isinstance(outcome, Retry):  # still in flight: its next message is sent with a delay
+                step.status, step.error = StepStatus.QUEUED, outcome.error
+                step.queued_at, step.not_before = at, at + dt.timedelta(seconds=outcome.delay)
+                return Applied([step.step_id], delay=outcome.delay)
+            if isinstance(outcome, Expand):
+                return self._expand(run, step, outcome, events)
+            step.finished_at, step.not_before = at, None
+            if isinstance(outcome, Success):
+                step.status, step.error = StepStatus.SUCCEEDED, None
+                step.output, step.outputs, step.model = outcome.output, outcome.outputs, outcome.model
+                step.usage, step.latency_ms = outcome.usage, outcome.latency_ms
+            elif isinstance(outcome, Skipped):
+                step.status, step.error = StepStatus.SKIPPED, None
+            else:
+                step.status, step.error = StepStatus.FAILED, outcome.error
+            if step.parent is not None:
+                return self._item_finished(run, step, outcome, events)
+            if isinstance(outcome, Failure):
+                return self._fail_run(run, outcome.error, events)
+            return self._step_finished(run, step.dependents, isinstance(outcome, Skipped), events)
+        finally:
+            for event in events:
+                self._append(run.id, *event)
             await self._notify()
-            return Applied([step.step_id], delay=outcome.delay)
-        step.finished_at, step.not_before = at, None
-        if isinstance(outcome, Success):
-            step.status, step.error = StepStatus.SUCCEEDED, None
-            step.output, step.outputs, step.model = outcome.output, outcome.outputs, outcome.model
-            step.usage, step.latency_ms = outcome.usage, outcome.latency_ms
-        elif isinstance(outcome, Skipped):
-            step.status, step.error = StepStatus.SKIPPED, None
-        else:  # fail fast: the run fails, the rest is cancelled
-            step.status, step.error = StepStatus.FAILED, outcome.error
-            self._cancel_unfinished(run)
-            self._append(run.id, "run.failed", None, {"error": outcome.error.to_dict()})
-            self._finish(run, RunStatus.FAILED, outcome.error)
-            await self._notify()
-            return Applied([], finished=True)
-        skip = isinstance(outcome, Skipped)
+
+    def _expand(self, run: RunState, step: StepState, outcome: Expand, events: list[EventSpec]) -> Applied:
+        """A for_each step: one execution per item, released ``concurrency`` at a time."""
+        at, n = now(), len(outcome.items)
+        for sid in [sid for sid, s in run.steps.items() if s.parent == step.step_id]:
+            del run.steps[sid]  # a run retry's earlier items
+        step.waiting, step.items_failed = n, 0
+        reads = step.needs if step.reads is None else step.reads
+        released = []
+        for i, value in enumerate(outcome.items):
+            sid = f"{step.step_id}[{i}]"
+            run.steps[sid] = StepState(
+                sid, step.position, StepStatus.QUEUED, queued_at=at, reads=reads, released=i < outcome.concurrency,
+                parent=step.step_id, item={"value": value, "index": i, "length": n},
+            )
+            released += [sid] if i < outcome.concurrency else []
+            events.append(("step.queued", sid, {}))
+        run.unfinished += n
+        if run.mode is Mode.STEP:
+            run.step_budget += 1  # the expansion ran nothing; its first item spends the claim
+        return Applied(released)
+
+    def _item_finished(self, run: RunState, item: StepState, outcome: Outcome, events: list[EventSpec]) -> Applied:
+        assert item.parent is not None
+        parent = run.steps[item.parent]
+        parent.waiting -= 1
+        if isinstance(outcome, Failure):
+            parent.items_failed += 1
+            if parent.items_failed > outcome.tolerate:
+                error = ErrorInfo(outcome.error.type, f"item {item.step_id} of step '{parent.step_id}' failed: {outcome.error.message}", parent.step_id)
+                parent.status, parent.error, parent.finished_at = StepStatus.FAILED, error, now()
+                events.append(("step.failed", parent.step_id, {"error": error.to_dict()}))
+                return self._fail_run(run, error, events)
+        assert item.item is not None
+        n = int(item.item["length"])
+        if parent.waiting > 0:
+            run.unfinished -= 1
+            # Items are released in order: the next held one is at most `concurrency` ahead.
+            for k in range(int(item.item["index"]) + 1, n):
+                held = run.steps[f"{parent.step_id}[{k}]"]
+                if held.status is StepStatus.QUEUED and not held.released:
+                    held.released = True  # takes the finished item's place
+                    return Applied([held.step_id])
+            return Applied([])
+        items = [run.steps[f"{parent.step_id}[{k}]"] for k in range(n)]
+        # The last item: the step's answer is the list of its items' answers, in order.
+        ok = [s.status is StepStatus.SUCCEEDED for s in items]
+        parent.status, parent.finished_at = StepStatus.SUCCEEDED, now()
+        parent.output = json.dumps([s.output if good else None for s, good in zip(items, ok, strict=True)])
+        parent.outputs = [(s.outputs if s.outputs is not None else s.output) if good else None for s, good in zip(items, ok, strict=True)]
+        events.append(("step.succeeded", parent.step_id, {"items": len(items)}))
+        run.unfinished -= 1
+        return self._step_finished(run, parent.dependents, False, events)
+
+    def _fail_run(self, run: RunState, error: ErrorInfo, events: list[EventSpec]) -> Applied:
+        """Fail fast: the run fails, the rest is cancelled (once per run)."""
+        events += self._cancel_unfinished(run)
+        events.append(("run.failed", None, {"error": error.to_dict()}))
+        self._finish(run, RunStatus.FAILED, error)
+        return Applied([], finished=True)
+
+    def _step_finished(self, run: RunState, dependents: tuple[str, ...], skip: bool, events: list[EventSpec]) -> Applied:
+        """As orchestrate.step_finished: dependents wait for one step fewer, queued steps
+        are released while the run has room, the run finishes when no step is left."""
+        at = now()
         in_flight = run.in_flight - 1
         room = run.max_in_flight - in_flight
         may_release = run.status in _ACTIVE and (run.mode is Mode.AUTO or skip)
-        fast = may_release and run.held == 0 and len(step.dependents) <= room
+        fast = may_release and run.held == 0 and len(dependents) <= room
         ready = []
-        for sid in step.dependents:
+        for sid in dependents:
             dep = run.steps[sid]
             if dep.status is StepStatus.PENDING:
                 dep.waiting -= 1
@@ -148,19 +219,17 @@ class MemoryStore:
                     ready.append(dep)
         ready.sort(key=lambda s: s.position)
         released = [s.step_id for s in ready] if fast else self._release_held(run, room) if may_release else []
-        for dep in ready:
-            self._append(run.id, "step.queued", dep.step_id, {})
+        events += [("step.queued", dep.step_id, {}) for dep in ready]
         run.unfinished -= 1
         run.in_flight, run.held = in_flight + len(released), run.held + len(ready) - len(released)
         if run.mode is Mode.STEP and skip:
             run.step_budget += 1  # a skip gives back the claim it spent: it ran nothing
         if run.unfinished == 0:
-            self._append(run.id, "run.succeeded", None, {})
+            events.append(("run.succeeded", None, {}))
             self._finish(run, RunStatus.SUCCEEDED, None)
         elif run.mode is Mode.STEP and not skip and run.status in _ACTIVE:
             run.status = RunStatus.PAUSED
-            self._append(run.id, "run.paused", None, {"after_step": True})
-        await self._notify()
+            events.append(("run.paused", None, {"after_step": True}))
         return Applied(released, finished=run.status.finished)
 
     async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
@@ -173,7 +242,8 @@ class MemoryStore:
             run.status = RunStatus.PAUSED
             self._append(run_id, "run.paused", None, {})
         elif decision.action is Action.CANCEL:
-            self._cancel_unfinished(run)
+            for event in self._cancel_unfinished(run):
+                self._append(run_id, *event)
             error = ErrorInfo("cancelled", "the run was cancelled")
             self._append(run_id, "run.cancelled", None, {"error": error.to_dict()})
             self._finish(run, RunStatus.CANCELLED, error)
@@ -224,27 +294,30 @@ class MemoryStore:
             self._append(run.id, "step.queued", step.step_id, {})
 
     def _release_held(self, run: RunState, room: int) -> list[str]:
-        held = [s for s in self._by_position(run) if s.status is StepStatus.QUEUED and not s.released][: max(room, 0)]
+        held = [s for s in self._by_position(run) if s.status is StepStatus.QUEUED and not s.released and s.parent is None][: max(room, 0)]
         for step in held:
             step.released = True
         return [s.step_id for s in held]
 
-    def _cancel_unfinished(self, run: RunState) -> None:
+    def _cancel_unfinished(self, run: RunState) -> list[EventSpec]:
         at = now()
+        events: list[EventSpec] = []
         for step in self._by_position(run):
             if step.status in _UNFINISHED:
                 step.status, step.finished_at, step.lease_until = StepStatus.CANCELLED, at, None
-                self._append(run.id, "step.cancelled", step.step_id, {})
+                events.append(("step.cancelled", step.step_id, {}))
+        return events
 
     def _finish(self, run: RunState, status: RunStatus, error: ErrorInfo | None) -> None:
         run.status, run.finished_at, run.error = status, now(), error
         run.in_flight = run.held = 0
-        run.outputs = run_outputs(run.steps) if status is RunStatus.SUCCEEDED else None
+        run.outputs = run_outputs({sid: s for sid, s in run.steps.items() if s.parent is None}) if status is RunStatus.SUCCEEDED else None
         run.usage = sum((s.usage for s in run.steps.values()), Usage())
 
     @staticmethod
     def _by_position(run: RunState) -> list[StepState]:
-        return sorted(run.steps.values(), key=lambda s: s.position)
+        """File order; a for_each step's items right after it, in item order."""
+        return sorted(run.steps.values(), key=lambda s: (s.position, -1 if s.item is None else s.item["index"]))
 
     def _append(self, run_id: str, type_: str, step_id: str | None, data: dict[str, Any]) -> None:
         log = self._events[run_id]
@@ -258,7 +331,9 @@ class MemoryStore:
         run = self._runs.get(run_id)
         if run is None or (user_id is not None and run.owner_id != user_id):
             return None
-        return copy.deepcopy(run)
+        copied = copy.deepcopy(run)
+        copied.steps = {s.step_id: s for s in self._by_position(copied)}
+        return copied
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         run = self._runs.get(run_id)

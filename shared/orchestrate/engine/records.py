@@ -87,7 +87,7 @@ class StepState:
     attempt: int = 0
     prompt: str | None = None
     output: str | None = None
-    outputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | list[Any] | None = None  # a for_each step: one entry per item
     error: ErrorInfo | None = None
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -104,6 +104,10 @@ class StepState:
     dependents: tuple[str, ...] = ()
     waiting: int = 0  # needs not finished yet
     released: bool = False  # queued with a message out (counted in the run's in_flight)
+    # A for_each item: its step, and {value, index, length}.
+    parent: str | None = None
+    item: dict[str, Any] | None = None
+    items_failed: int = 0  # a for_each step: its failed items so far
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -36,7 +36,7 @@ class Claim:
 class Success:
     prompt: str
     output: str
-    outputs: dict[str, Any] | None
+    outputs: dict[str, Any] | list[Any] | None
     model: str
     usage: Usage
     latency_ms: int
@@ -53,6 +53,17 @@ class Retry:
 class Failure:
     error: ErrorInfo
     prompt: str | None = None
+    tolerate: int = 0  # a for_each item: how many failed items its step tolerates
+
+
+@dataclass(frozen=True)
+class Expand:
+    """A for_each step's list: each item becomes an execution of its own, released
+    ``concurrency`` at a time; the step finishes with its last item."""
+
+    items: list[Any]
+    concurrency: int
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ class Skipped:
     prompt: str | None = None
 
 
-Outcome = Success | Retry | Failure | Skipped
+Outcome = Success | Retry | Failure | Skipped | Expand
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,8 @@ def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
         return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
     if isinstance(outcome, Skipped):
         return ("step.skipped", step_id, {"reason": outcome.reason})
+    if isinstance(outcome, Expand):
+        return ("step.expanded", step_id, {"attempt": attempt, "items": len(outcome.items), "concurrency": outcome.concurrency})
     return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})
 
 

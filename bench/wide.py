@@ -1,0 +1,103 @@
+"""A wide run on the Postgres store (mock model at 0 s, in-process queue, 32 workers):
+one run of a 500-item ``for_each``, in items per second, with the Python heap before
+and after it (memory must stay flat: nothing of the run is held per item once done);
+then the noisy neighbour: a 3-step run started while the wide run runs, beside the
+same run alone. Prints a table, then one JSON line.
+
+    python bench/wide.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _pg import bench_database, create_user  # noqa: E402
+
+from orchestrate import MockProvider, parse_workflow  # noqa: E402
+from orchestrate.db.store import PostgresStore  # noqa: E402
+from orchestrate.engine.core import Engine  # noqa: E402
+from orchestrate.engine.queue import InProcessQueue, consume  # noqa: E402
+from orchestrate.spec import Plan  # noqa: E402
+
+ITEMS, WORKERS = 500, 32
+WIDE = f"""
+name: wide
+inputs: {{n: {{type: integer, default: {ITEMS}}}}}
+steps:
+  - id: items
+    for_each: "{{{{ range(inputs.n) | list }}}}"
+    concurrency: 50
+    prompt: "item {{{{ item }}}} of {{{{ loop.length }}}}"
+"""
+SMALL = "name: small\nsteps:\n  - {id: a, prompt: one}\n  - {id: b, prompt: 'two {{ a }}'}\n  - {id: c, prompt: 'three {{ b }}'}\n"
+
+
+async def finish(store: PostgresStore, run_id: str) -> None:
+    while True:
+        run = await store.get_run(run_id)
+        assert run is not None
+        if run.status.finished:
+            assert run.status.value == "succeeded", run.error
+            return
+        await asyncio.sleep(0.01)
+
+
+async def timed(engine: Engine, store: PostgresStore, plan: Plan, owner: str) -> float:
+    started = time.perf_counter()
+    run = await engine.start(plan, {}, owner_id=owner)
+    await finish(store, run.id)
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    async with bench_database() as (direct, _proxied, _counter):
+        owner, neighbour = create_user(direct), create_user(direct)
+        store = await PostgresStore.open(direct, min_size=WORKERS, max_size=WORKERS + 4)
+        queue = InProcessQueue()
+        engine = Engine(store, queue, MockProvider(0.0))
+        worker = asyncio.create_task(consume(queue, engine.process, WORKERS))
+        wide, small = parse_workflow(WIDE), parse_workflow(SMALL)
+        try:
+            await timed(engine, store, small, neighbour)  # warm up
+            alone = min([await timed(engine, store, small, neighbour) for _ in range(3)])
+            tracemalloc.start()
+            heap_before = tracemalloc.get_traced_memory()[0]
+            started = time.perf_counter()
+            run = await engine.start(wide, {}, owner_id=owner)
+            await asyncio.sleep(0.3)  # the wide run is well under way
+            beside = await timed(engine, store, small, neighbour)
+            await finish(store, run.id)
+            elapsed = time.perf_counter() - started
+            heap_after, heap_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            final = await store.get_run(run.id)
+            assert final is not None and len(final.steps["items"].outputs or []) == ITEMS  # type: ignore[arg-type]
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+            await store.close()
+    items_per_s = ITEMS / elapsed
+    growth = (heap_after - heap_before) / 2**20
+    print(f"{'wide run (Postgres, in-process queue, mock 0 s, 32 workers)':<60} {'figure':>12}")
+    print(f"{f'one run of a {ITEMS}-item for_each':<60} {elapsed:>10.2f} s")
+    print(f"{'items per second (target >= 300)':<60} {items_per_s:>12.0f}")
+    print(f"{'Python heap after the run vs before / peak during (MiB)':<60} {growth:>+6.1f} / {(heap_peak - heap_before) / 2**20:.1f}")
+    print(f"{'3-step run alone':<60} {alone * 1000:>9.0f} ms")
+    print(f"{'3-step run beside the wide run (target <= 2x alone)':<60} {beside * 1000:>9.0f} ms")
+    print(f"{'ratio':<60} {beside / alone:>11.1f}x")
+    print(json.dumps({
+        "bench": "wide", "items": ITEMS, "seconds": round(elapsed, 3), "items_per_s": round(items_per_s, 1),
+        "heap_growth_mib": round(growth, 2), "heap_peak_mib": round((heap_peak - heap_before) / 2**20, 2),
+        "neighbour_alone_ms": round(alone * 1000, 1), "neighbour_beside_ms": round(beside * 1000, 1), "neighbour_ratio": round(beside / alone, 2),
+    }))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
