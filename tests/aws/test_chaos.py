@@ -1,4 +1,4 @@
-"""Chaos: 200 runs of a 5-step fan-out/join through real SQS (moto) and real Postgres,
+"""Chaos: 200 runs of a 6-step fan-out/join (one a 4-item for_each) through real SQS (moto) and real Postgres,
 while the harness duplicates 20% of messages, drops 10% (the sweeper recovers them),
 crashes 10% of invocations between the model call and the commit, and the model
 answers 429 or 500 on 5% of calls. Every run must succeed exactly once, with one
@@ -40,8 +40,10 @@ steps:
   - {id: left, prompt: 'L {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: middle, prompt: 'M {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: right, prompt: 'R {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
-  - {id: join, prompt: '{{ left }} {{ middle }} {{ right }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
+  - {id: each, for_each: "{{ ['a', 'b', 'c', 'd'] }}", concurrency: 2, prompt: 'E {{ item }} {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
+  - {id: join, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
 """
+ITEMS = [f"each[{i}]" for i in range(4)]
 
 
 class Chaos:
@@ -195,9 +197,11 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
         log = by_run[run_id]
         assert [seq for seq, _, _ in log] == list(range(1, len(log) + 1))  # gapless
         succeeded = Counter(step for _, type_, step in log if type_ == "step.succeeded")
-        assert succeeded == {sid: 1 for sid in plan.steps}, (run_id, succeeded)  # one recorded output per step
+        assert succeeded == {sid: 1 for sid in [*plan.steps, *ITEMS]}, (run_id, succeeded)  # one recorded output per step and item
         assert [t for _, t, _ in log].count("run.succeeded") == 1  # finished once
         assert log[-1][1] == "run.succeeded"
     assert all(s.status.value == "succeeded" and s.output for run in final for s in run.steps.values())  # type: ignore[union-attr]
+    for run in final:  # the for_each's answer: its items' answers, in order, each once
+        assert run is not None and run.steps["each"].outputs == [run.steps[i].output for i in ITEMS]
     # The chaos really happened.
     assert chaos.counts["dropped"] > 50 and chaos.counts["duplicated"] > 100 and chaos.counts["crashed"] > 50 and chaos.counts["provider_errors"] > 20, chaos.counts

@@ -117,6 +117,7 @@ class StepState:
             "prompt": self.prompt,
             "output": self.output,
             "outputs": self.outputs,
+            "item": {"step": self.parent, "index": self.item["index"]} if self.parent is not None and self.item is not None else None,
             "error": self.error.to_dict() if self.error else None,
             "model": self.model,
             "usage": self.usage.to_dict(),
