@@ -230,8 +230,9 @@ begin
   select s.status, s.attempt, s.retry_base, s.not_before, s.lease_until, s.released,
          coalesce(s.reads, s.needs) as reads into v_step
   from public.step_runs s where s.run_id = p_run and s.step_id = p_step;
-  if not found or not ((v_step.status = 'queued' and v_step.released and (v_step.not_before is null or v_step.not_before <= now()))
-                       or (v_step.status = 'running' and v_step.lease_until < now())) then
+  -- coalesce: a for_each step running its items has no lease, and a null must not claim it.
+  if not found or not coalesce((v_step.status = 'queued' and v_step.released and (v_step.not_before is null or v_step.not_before <= now()))
+                               or (v_step.status = 'running' and v_step.lease_until < now()), false) then
     return null;
   end if;
   -- Step mode spends its budget on a step's first claim only: a retry after a

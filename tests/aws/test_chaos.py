@@ -181,13 +181,12 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
 
     runs, events = starter.run(load())
     final = [starter.run(store.get_run(run_id)) for run_id in run_ids[:20]]
-    starter.close()
     stuck = [rid for rid, status in runs if status != "succeeded"]
-    if stuck:
-        for rid in stuck[:3]:
-            run = starter.run(store.get_run(rid))
-            print("STUCK", rid, [(s.step_id, s.status.value, s.attempt, s.lease_until, s.not_before, s.queued_at) for s in run.steps.values()])  # type: ignore[union-attr]
-            print([e for e in events if e[0] == rid])
+    for rid in stuck[:3]:
+        run = starter.run(store.get_run(rid))
+        print("STUCK", rid, [(s.step_id, s.status.value, s.attempt, s.released, s.lease_until, s.not_before, s.queued_at) for s in run.steps.values()])  # type: ignore[union-attr]
+        print([e for e in events if e[0] == rid])
+    starter.close()
     assert len(run_ids) == RUNS
     assert Counter(status for _, status in runs) == {"succeeded": RUNS}
     by_run: dict[str, list[tuple[int, str, str | None]]] = {}

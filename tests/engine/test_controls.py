@@ -197,3 +197,19 @@ async def test_retry_gives_failed_steps_their_attempts_again(env: Env) -> None:
     final = await env.store.get_run(run.id)
     assert final is not None and final.status is RunStatus.FAILED and final.steps["a"].attempt == 4
     assert final.error is not None and "gave up after 2 attempts" in final.error.message
+
+
+async def test_resume_sends_refused_messages_again_and_keeps_the_cap(env: Env) -> None:
+    provider = RecordingProvider()
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, provider, max_in_flight=2)
+    steps = "\n".join(f"  - {{id: s{i}, prompt: 'task {i}'}}" for i in range(5))
+    run = await engine.start(parse_workflow(f"name: w\nconversation: false\nsteps:\n{steps}\n"), {}, owner_id=env.owner)
+    assert queue._queue.qsize() == 2  # the cap: three steps wait in the store
+    await engine.control(run.id, Action.PAUSE)
+    assert await drain(engine, queue) == 0  # refused while paused
+    await engine.control(run.id, Action.RESUME)
+    assert queue._queue.qsize() == 2  # the two refused messages again, nothing more
+    assert await drain(engine, queue) == 5
+    final = await env.store.get_run(run.id)
+    assert final is not None and final.status is RunStatus.SUCCEEDED and len(provider.requests) == 5

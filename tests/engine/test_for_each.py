@@ -136,3 +136,16 @@ async def test_a_run_retry_runs_a_failed_for_each_again(env: Env) -> None:
     final = await env.store.get_run(started.id)
     assert final is not None and final.status.value == "succeeded"
     assert len(final.steps["drafts"].outputs or []) == 5 and len(final.steps) == 7
+
+
+async def test_a_for_each_step_running_its_items_cannot_be_claimed_again(env: Env) -> None:
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, RecordingProvider())
+    plan = parse_workflow(MAP)
+    run = await engine.start(plan, resolve_inputs(plan.workflow, {}), owner_id=env.owner)
+    assert await engine.process(queue._queue.get_nowait()) is True  # expands
+    assert await env.store.claim(run.id, "drafts", 0.0) is None  # a duplicate message, or a late sweep
+    while not queue._queue.empty():
+        await engine.process(queue._queue.get_nowait())
+    events = await env.store.events(run.id)
+    assert [e.type for e in events].count("step.expanded") == 1

@@ -284,6 +284,8 @@ def _step(s: dict[str, Any]) -> StepState:
         lease_until=_ts(s["lease_until"]),
         not_before=_ts(s["not_before"]),
         retry_base=s.get("retry_base", 0),
+        waiting=s.get("waiting", 0),
+        released=s.get("released", False),
         parent=s.get("parent"),
         item=s.get("item"),
         items_failed=s.get("items_failed", 0),
