@@ -37,6 +37,12 @@ alter table public.step_runs
   add column if not exists item jsonb,  -- {value, index, length}
   add column if not exists items_failed integer not null default 0;
 
+-- A run's row is updated at every claim and completion of its steps, a for_each step's
+-- row at every item: room in each page keeps those updates HOT (no index writes, old
+-- versions pruned in place) instead of spreading the row over new pages.
+alter table public.runs set (fillfactor = 50);
+alter table public.step_runs set (fillfactor = 80);
+
 -- Queued steps the cap holds back, in the order they are released.
 create index if not exists step_runs_held_idx on public.step_runs (run_id, position)
   where status = 'queued' and not released and parent is null;
