@@ -25,7 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _pg import bench_database, create_user  # noqa: E402
+from _pg import RoundTripCounter, bench_database, create_user  # noqa: E402
 from _workflows import chain, fan_out  # noqa: E402
 
 from orchestrate import MockProvider, parse_workflow  # noqa: E402
@@ -84,19 +84,22 @@ async def hand_written(conninfo: str, n: int) -> float:
         await completes.close()
 
 
-async def drive(store: PostgresStore, text: str, owner: str) -> tuple[float, int]:
-    """Run a workflow by draining the queue in this task: pure protocol cost per step."""
+async def drive(store: PostgresStore, text: str, owner: str, counter: RoundTripCounter | None = None) -> tuple[float, int, float]:
+    """Run a workflow by draining the queue in this task: pure protocol cost per step.
+    Returns seconds and round trips per step (the check of the result counts for neither)."""
     plan = parse_workflow(text)
     queue = InProcessQueue()
     engine = Engine(store, queue, MockProvider(0.0))
+    trips = counter.trips if counter else 0
     started = time.perf_counter()
     run = await engine.start(plan, {}, owner_id=owner)
     while not queue._queue.empty():
         await engine.process(queue._queue.get_nowait())
     elapsed = time.perf_counter() - started
+    trips = (counter.trips - trips) if counter else 0
     final = await store.get_run(run.id)
     assert final is not None and final.status.value == "succeeded", final and final.error
-    return elapsed / len(plan.steps), len(plan.steps)
+    return elapsed / len(plan.steps), len(plan.steps), trips / len(plan.steps)
 
 
 def function_calls(conninfo: str, name: str) -> int:
@@ -124,9 +127,8 @@ async def main() -> None:
                     timings[name] = (await drive(store, text, owner))[0]
                 best = {k: min(v, best.get(k, v)) for k, v in timings.items()}
             for name, text in shapes.items():
-                before = counter.trips
-                _, n = await drive(counted, text, owner)
-                results[name] = (best[name], (counter.trips - before) / n, n)
+                _, n, trips = await drive(counted, text, owner, counter)
+                results[name] = (best[name], trips, n)
         finally:
             await store.close()
             await counted.close()
