@@ -17,7 +17,9 @@ alter default privileges in schema orchestrate revoke execute on functions from 
 -- And the functions that exist already.
 revoke execute on all functions in schema orchestrate from public, anon, authenticated;
 revoke execute on all functions in schema public from public, anon, authenticated;
-revoke usage on schema orchestrate from public, anon, authenticated;
+-- Signed-in users keep USAGE on the schema (it exposes nothing without EXECUTE): a
+-- function meant for them takes an intent only and is granted one by one.
+revoke usage on schema orchestrate from public, anon;
 grant usage on schema orchestrate to service_role;
 
 -- It failed open (no claims, or claims without a role, counted as "not a user"); no

@@ -34,9 +34,12 @@ REPO = Path(__file__).resolve().parents[2]
 Conn = psycopg.Connection[Any]
 SOURCE = "name: pair\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: '{{ a }}'}\n"
 
-# What the API roles may execute at all: Supabase's claim readers. They take no
-# argument, so there is no id to forge: each reads only the caller's own claims.
-EXPECTED = {"auth.email()", "auth.jwt()", "auth.role()", "auth.uid()"}
+# What the API roles may execute at all: Supabase's claim readers (no argument, so no
+# id to forge: each reads only the caller's own claims) and, for a signed-in user, one
+# intent: "redeliver my run's webhook" (it derives everything else from the database).
+CLAIM_READERS = {"auth.email()", "auth.jwt()", "auth.role()", "auth.uid()"}
+INTENTS = {"orchestrate.redeliver_webhook(uuid)"}
+EXPECTED = {"anon": CLAIM_READERS, "public": CLAIM_READERS, "authenticated": CLAIM_READERS | INTENTS}
 
 EXECUTABLE = """
 select p.oid::regprocedure::text
@@ -60,12 +63,34 @@ async def start_run(store: PostgresStore, owner: str) -> str:
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated", "public"])
-def test_the_api_roles_execute_only_the_claim_readers(pg_conn: Conn, role: str) -> None:
+def test_the_api_roles_execute_only_the_claim_readers_and_intents(pg_conn: Conn, role: str) -> None:
     executable = {row[0] for row in pg_conn.execute(EXECUTABLE, (role,))}
-    assert executable == EXPECTED
-    for name in executable:
+    assert executable == EXPECTED[role]
+    for name in executable - INTENTS:
         nargs = pg_conn.execute("select pronargs from pg_proc where oid = %s::regprocedure", (name,)).fetchone()
         assert nargs == (0,), name
+
+
+def test_the_user_intent_refuses_another_users_run_and_missing_claims(pg_conn: Conn, make_user: Any, pg_url: str) -> None:
+    alice, bob = make_user(), make_user()
+    run_id = asyncio.run(_start_and_close(pg_url, alice))
+    pg_conn.execute("update runs set status = 'succeeded', webhook_url = 'https://example.test/h' where id = %s", (run_id,))
+    pg_conn.execute(
+        "insert into webhook_deliveries (owner_id, run_id, event_type, payload, url) values (%s, %s, 'run.succeeded', '{}', 'https://example.test/h')",
+        (alice, run_id),
+    )
+    with acting_as(pg_conn, "authenticated", bob):  # his claims, her run: nothing, and no lock
+        assert pg_conn.execute("select orchestrate.redeliver_webhook(%s) ->> 'status'", (run_id,)).fetchone() == ("not-found",)
+    for claims in (None, {"role": "authenticated"}, {"sub": alice}):
+        with pg_conn.transaction(force_rollback=True):
+            if claims is not None:
+                pg_conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+            pg_conn.execute("set local role authenticated")
+            with pytest.raises(errors.InsufficientPrivilege):
+                with pg_conn.transaction():
+                    pg_conn.execute("select orchestrate.redeliver_webhook(%s)", (run_id,))
+    count = pg_conn.execute("select count(*) from webhook_deliveries where run_id = %s", (run_id,)).fetchone()
+    assert count == (1,)
 
 
 def test_no_orchestrate_function_is_reachable_even_with_a_users_own_ids(pg_conn: Conn, make_user: Any, pg_url: str) -> None:
