@@ -41,7 +41,7 @@ test: $(STAMP) ui
 	if [ -d ui/node_modules ]; then cd ui && npx vitest run; fi
 	$(BIN)/python -m pytest -q
 
-BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency template_render studio watchers
+BENCHMARKS := engine_overhead store_overhead wide throughput cold_start api_latency template_render studio watchers
 
 bench: $(STAMP) ui
 	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done

@@ -173,13 +173,18 @@ def render(source: str, context: dict[str, Any]) -> str:
 
 def evaluate(expression: str, context: dict[str, Any]) -> bool:
     """Evaluate a ``when`` condition."""
+    return bool(evaluate_value(expression, context, "when"))
+
+
+def evaluate_value(expression: str, context: dict[str, Any], what: str) -> Any:
+    """Evaluate an expression (a ``when``, a ``for_each``) to its value."""
     try:
         with budget():
-            return bool(_compiled_expression(expression)(**context))
+            return _compiled_expression(expression)(**context)
     except _TEMPLATE_FAILURES as exc:
-        raise TemplateError(f"cannot evaluate when: {exc}") from None
+        raise TemplateError(f"cannot evaluate {what}: {exc}") from None
     except MemoryError:
-        raise TemplateError("cannot evaluate when: the machine ran out of memory") from None
+        raise TemplateError(f"cannot evaluate {what}: the machine ran out of memory") from None
 
 
 async def in_render_thread(work: Callable[..., T], *args: Any) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrate.engine.core import Engine
-from orchestrate.engine.decide import Action, Transition
+from orchestrate.engine.decide import Action
 from orchestrate.engine.queue import InProcessQueue
 from orchestrate.engine.records import Mode, RunState, RunStatus, StepMessage, Usage
 from orchestrate.engine.store import Success
@@ -65,7 +65,7 @@ async def test_cancel_stops_the_run_and_discards_a_late_result(env: Env) -> None
     assert statuses(cancelled) == {"a": "succeeded", "b": "cancelled", "c": "cancelled"}
 
     late = Success("p", "late answer", None, "m", Usage(1, 1), 1)
-    assert await env.store.complete(claim, late, lambda r: Transition(queue=["c"])) is None
+    assert await env.store.complete(claim, late) is None
     final = await env.store.get_run(run.id)
     assert final is not None and final.steps["b"].output is None and final.status is RunStatus.CANCELLED
     assert final.steps["c"].status.value == "cancelled"
@@ -197,3 +197,19 @@ async def test_retry_gives_failed_steps_their_attempts_again(env: Env) -> None:
     final = await env.store.get_run(run.id)
     assert final is not None and final.status is RunStatus.FAILED and final.steps["a"].attempt == 4
     assert final.error is not None and "gave up after 2 attempts" in final.error.message
+
+
+async def test_resume_sends_refused_messages_again_and_keeps_the_cap(env: Env) -> None:
+    provider = RecordingProvider()
+    queue = InProcessQueue()
+    engine = Engine(env.store, queue, provider, max_in_flight=2)
+    steps = "\n".join(f"  - {{id: s{i}, prompt: 'task {i}'}}" for i in range(5))
+    run = await engine.start(parse_workflow(f"name: w\nconversation: false\nsteps:\n{steps}\n"), {}, owner_id=env.owner)
+    assert queue._queue.qsize() == 2  # the cap: three steps wait in the store
+    await engine.control(run.id, Action.PAUSE)
+    assert await drain(engine, queue) == 0  # refused while paused
+    await engine.control(run.id, Action.RESUME)
+    assert queue._queue.qsize() == 2  # the two refused messages again, nothing more
+    assert await drain(engine, queue) == 5
+    final = await env.store.get_run(run.id)
+    assert final is not None and final.status is RunStatus.SUCCEEDED and len(provider.requests) == 5

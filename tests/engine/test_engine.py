@@ -167,3 +167,27 @@ async def test_ten_independent_steps_overlap(env: Env, n: int) -> None:
     result = await run(env, f"name: p\nconversation: false\ninputs: {{x: {{default: y}}}}\nsteps:\n{steps}\n", provider)
     assert result.status.value == "succeeded"
     assert provider.peak == n
+
+
+async def test_a_run_keeps_at_most_its_cap_of_steps_in_flight(env: Env) -> None:
+    steps = "\n".join(f"  - {{id: s{i}, prompt: 'task {i}'}}" for i in range(7))
+    text = f"name: p\nconversation: false\nsteps:\n{steps}\n  - {{id: last, prompt: 'join', needs: [{', '.join(f's{i}' for i in range(7))}]}}\n"
+    provider = RecordingProvider(delay=0.2)
+    plan = parse_workflow(text)
+    result = await run_local(plan, {}, provider, store=env.store, owner_id=env.owner, max_in_flight=3)
+    assert result.status.value == "succeeded" and set(statuses(result).values()) == {"succeeded"}
+    assert provider.peak == 3  # the other four waited in the store, not in the queue
+    assert len(provider.requests) == 8
+    events = await env.store.events(result.id)
+    assert sum(e.type == "step.queued" for e in events) == 8  # queued once each, held or not
+
+
+async def test_a_skip_decided_at_claim_propagates_and_completes_once(env: Env) -> None:
+    text = "name: s\ninputs: {go: {type: boolean, default: false}}\nsteps:\n  - {id: a, when: inputs.go, prompt: one}\n  - {id: b, prompt: '{{ a }}'}\n  - {id: c, prompt: '{{ b }}'}\n"
+    provider = RecordingProvider()
+    result = await run(env, text, provider)
+    assert statuses(result) == {"a": "skipped", "b": "skipped", "c": "skipped"} and result.status.value == "succeeded"
+    assert provider.requests == []
+    events = await env.store.events(result.id)
+    assert [e.type for e in events if e.step_id == "b"] == ["step.queued", "step.started", "step.skipped"]
+    assert [e.data["reason"] for e in events if e.type == "step.skipped"] == ["condition is false", "dependency a did not succeed", "dependency b did not succeed"]

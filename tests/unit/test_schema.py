@@ -39,6 +39,12 @@ def test_schema_accepts_what_the_parser_accepts(path: Path) -> None:
         {"name": "x", "inputs": {"n": {"type": "int"}}, "steps": [{"id": "a", "prompt": "p"}]},
         {"name": "x", "steps": []},
         {"name": "x", "extra": 1, "steps": [{"id": "a", "prompt": "p"}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": "{{ [1] }}", "concurrency": 0}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": "{{ [1] }}", "concurrency": -3}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": "{{ [1] }}", "concurrency": 1001}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": "{{ [1] }}", "on_item_error": "sometimes"}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": "{{ [1] }}", "on_item_error": "150%"}]},
+        {"name": "x", "steps": [{"id": "a", "prompt": "p", "for_each": ""}]},
     ],
 )
 def test_schema_rejects_what_the_parser_rejects(doc: dict) -> None:

@@ -101,13 +101,19 @@ class RunError(BaseModel):
     step_id: str | None = None
 
 
+class StepItem(BaseModel):
+    step: str = Field(description="The for_each step this item belongs to")
+    index: int = Field(description="The item's place in the list, from 0")
+
+
 class Step(BaseModel):
-    id: str
+    id: str = Field(description="The step's id; a for_each item is `step[index]`")
     status: StepStatus
     attempt: int
     prompt: str | None
-    output: str | None
-    outputs: dict[str, Any] | None
+    output: str | None = Field(description="The answer; a for_each step's is the JSON list of its items' answers")
+    outputs: dict[str, Any] | list[Any] | None = Field(description="The structured answer; a for_each step's is one entry per item")
+    item: StepItem | None = None
     error: RunError | None
     model: str | None
     usage: Usage

@@ -73,7 +73,10 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
 
         webhooks = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
     try:
-        engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks)
+        engine = Engine(
+            store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
+            max_in_flight=settings.run_max_in_flight,
+        )
         watch = RunWatch(store)
         try:
             yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=settings.webhook_allow_private)

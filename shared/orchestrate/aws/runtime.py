@@ -92,4 +92,6 @@ async def build_engine(settings: Settings) -> Engine:
     client = sqs_client(settings.aws_region, settings.sqs_endpoint_url)
     queue = SqsQueue(settings.step_queue_url, client)
     webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
-    return Engine(store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks)
+    return Engine(
+        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight
+    )

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,12 +23,20 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from ..engine.decide import Control, Transition
-from ..errors import ConflictError, NotFound
+from ..engine.decide import Control, StepNode
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Decider, Failure, Outcome, Retry, Success, outcome_event, transition_events
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
+from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
+
+# A run with every step, read as the user under RLS (no function: the API roles execute
+# none). Callers add the where clause on ``r``.
+RUN_JSON = (
+    "select to_jsonb(r) - 'last_seq' || jsonb_build_object('steps', coalesce(("
+    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position, s.item_index nulls first)"
+    " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
+)
 
 
 class PostgresStore:
@@ -62,12 +70,19 @@ class PostgresStore:
                 )
             yield conn
 
-    async def create_run(self, run: RunState, transition: Transition, *, idempotency_key: str | None = None, request_hash: str | None = None) -> RunState:
+    async def create_run(
+        self,
+        run: RunState,
+        graph: Sequence[StepNode],
+        *,
+        max_in_flight: int = 50,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> Started:
         if run.owner_id is None:
             raise ValueError("a run stored in Postgres needs an owner_id")
         payload = {
             "id": run.id,
-            "owner_id": run.owner_id,
             "workflow_id": run.workflow_id,
             "spec": run.spec,
             "inputs": run.inputs,
@@ -75,102 +90,83 @@ class PostgresStore:
             "webhook_url": run.webhook_url,
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
+            "max_in_flight": max_in_flight,
         }
-        steps = [{"id": s.step_id, "position": s.position} for s in run.steps.values()]
-        events = [("run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value}), *transition_events(transition)]
+        steps = [
+            {"id": n.step_id, "position": n.position, "needs": list(n.needs), "reads": None if n.reads is None else list(n.reads), "dependents": list(n.dependents)}
+            for n in graph
+        ]
         try:
-            async with self.transaction(run.owner_id) as conn:
-                cur = await conn.execute(
-                    "select orchestrate.create_run(%s, %s, %s)", (Jsonb(payload), Jsonb(steps), Jsonb(_transition(transition, events)))
-                )
+            # The service connection, with the verified owner as an argument (the
+            # function is not executable by the API roles).
+            async with self.pool.connection() as conn:
+                cur = await conn.execute("select orchestrate.create_run(%s, %s, %s)", (run.owner_id, Jsonb(payload), Jsonb(steps)))
                 row = await cur.fetchone()
         except psycopg.errors.UniqueViolation:
             if idempotency_key is None:
                 raise
-            return await self._idempotent_replay(run.owner_id, idempotency_key, request_hash)
+            return Started(await self._idempotent_replay(run.owner_id, idempotency_key, request_hash), [])
         assert row is not None
-        return run_from_json(row[0])
+        return Started(run_from_json(row[0]["run"]), list(row[0]["queued"]))
 
     async def _idempotent_replay(self, user_id: str, key: str, request_hash: str | None) -> RunState:
         """The run an earlier request with this Idempotency-Key created, if the request
         was the same; ConflictError if the key was used for a different request."""
         async with self.transaction(user_id) as conn:
-            cur = await conn.execute(
-                "select orchestrate.run_json(id), request_hash from public.runs where idempotency_key = %s", (key,)
-            )
+            cur = await conn.execute(f"{RUN_JSON} where r.idempotency_key = %s", (key,))
             row = await cur.fetchone()
         if row is None:  # pragma: no cover - the conflicting row was deleted meanwhile
             raise ConflictError("the Idempotency-Key is in use; retry the request")
-        if row[1] != request_hash:
+        if row[0]["request_hash"] != request_hash:
             raise ConflictError("this Idempotency-Key was already used with a different request")
         return run_from_json(row[0])
 
-    async def claim(
-        self, run_id: str, step_id: str, lease_seconds: float, *, need: Collection[str] | None = None, with_spec: bool = True
-    ) -> Claim | None:
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "select orchestrate.claim_step(%s, %s, %s, %s, %s)",
-                (run_id, step_id, lease_seconds, list(need) if need is not None else None, with_spec),
-            )
+            cur = await conn.execute("select orchestrate.claim_step(%s, %s, %s, %s)", (run_id, step_id, lease_seconds, with_spec))
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
         data = row[0]
-        return Claim(run_from_json(data["run"]), step_id, data["attempt"], frozenset(need) if need is not None else None, tries=data["tries"])
+        run = run_from_json({**data["run"], "steps": data["steps"]})
+        return Claim(run, step_id, data["attempt"], tries=data["tries"])
 
-    async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
-        """One call: the transition is decided on the claim's view of the run and
-        applied only if the run's version still matches; on a conflict (a sibling
-        finished meanwhile) decide again on the fresh view and retry."""
-        record = _outcome(claim, outcome)
-        need = sorted(claim.need) if claim.need is not None else None
-        run = claim.run
-        while True:
-            transition = Transition() if isinstance(outcome, Retry) else decide(_with_outcome(run, claim, outcome))
-            events = transition_events(transition)
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(
-                    "select orchestrate.complete_step(%s, %s, %s, %s, %s, %s, %s)",
-                    (run.id, claim.step_id, claim.attempt, Jsonb(record), Jsonb(_transition(transition, events)), run.version, need),
-                )
-                row = await cur.fetchone()
-            assert row is not None
-            result = row[0]
-            if result["status"] == "stale":
-                return None
-            if result["status"] == "applied":
-                break
-            run = run_from_json(result["run"], base=claim.run)
-        if isinstance(outcome, Retry):
-            return Applied([claim.step_id], delay=outcome.delay)
-        return Applied(list(transition.queue), finished=transition.finish is not None)
+    async def complete(self, claim: Claim, outcome: Outcome) -> Applied | None:
+        """One call, one transaction: the step, its direct dependents and the run row."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select orchestrate.complete_step(%s, %s, %s, %s)", (claim.run.id, claim.step_id, claim.attempt, Jsonb(_outcome(claim, outcome)))
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        result = row[0]
+        if result["status"] == "stale":
+            return None
+        return Applied(list(result["queued"]), delay=float(result.get("delay") or 0.0), finished=bool(result["finished"]))
 
-    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Control:
+    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
+        """On the service connection: ``lock_run`` locks the run only if it is
+        ``user_id``'s (no lock is ever taken on another user's run); without a user
+        (the service's own tools) any run."""
         if not valid_id(run_id):
             raise NotFound(f"run {run_id} not found")
-        async with self.transaction(user_id) as conn:
-            cur = await conn.execute("select orchestrate.lock_run(%s)", (run_id,))
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("select orchestrate.lock_run(%s, %s, %s)", (run_id, user_id, user_id is None))
             row = await cur.fetchone()
             if row is None or row[0] is None:
                 raise NotFound(f"run {run_id} not found")
-            run = run_from_json(row[0])
-            decision = decide(run)
-            payload = {
-                "status": decision.status.value,
-                "step_budget": decision.step_budget,
-                "reset": decision.reset,
-                "event": decision.event,
-                "transition": _transition(decision.transition, transition_events(decision.transition)),
-            }
-            await conn.execute("select orchestrate.apply_control(%s, %s)", (run_id, Jsonb(payload)))
-        return decision
+            decision = decide(run_from_json(row[0]))
+            payload = {"action": decision.action.value, "reset": decision.reset, "step_budget": decision.step_budget}
+            cur = await conn.execute("select orchestrate.apply_control(%s, %s)", (run_id, Jsonb(payload)))
+            out = await cur.fetchone()
+        assert out is not None
+        return Controlled(RunStatus(out[0]["status"]), list(out[0]["queued"]), finished=bool(out[0]["finished"]))
 
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
         if not valid_id(run_id):
             return None
         async with self.transaction(user_id) as conn:
-            cur = await conn.execute("select orchestrate.run_json(%s)", (run_id,))
+            cur = await conn.execute(f"{RUN_JSON} where r.id = %s", (run_id,))
             row = await cur.fetchone()
         return run_from_json(row[0]) if row and row[0] else None
 
@@ -256,34 +252,17 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
         }
     if isinstance(outcome, Retry):
         return {**base, "kind": "retry", "error": outcome.error.to_dict(), "delay": outcome.delay}
+    if isinstance(outcome, Skipped):
+        return {**base, "kind": "skip"}
+    if isinstance(outcome, Expand):
+        return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
+    if isinstance(outcome, Failure) and outcome.tolerate:
+        return {**base, "kind": "failure", "error": outcome.error.to_dict(), "tolerate": outcome.tolerate}
     return {**base, "kind": "failure", "error": outcome.error.to_dict()}
-
-
-def _transition(t: Transition, events: list[tuple[str, str | None, dict[str, Any]]]) -> dict[str, Any]:
-    return {
-        "queue": t.queue,
-        "skip": t.skip,
-        "fail": {sid: e.to_dict() for sid, e in t.fail.items()},
-        "cancel": t.cancel,
-        "finish": t.finish.value if t.finish else None,
-        "error": t.error.to_dict() if t.error else None,
-        "pause": t.pause,
-        "events": [{"type": type_, "step_id": sid, "data": data} for type_, sid, data in events],
-    }
 
 
 def _ts(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
-
-
-def _with_outcome(run: RunState, claim: Claim, outcome: Outcome) -> RunState:
-    """The run as it will be once this outcome is recorded."""
-    step = dataclasses.replace(run.steps[claim.step_id], prompt=outcome.prompt)
-    if isinstance(outcome, Success):
-        step.status, step.output, step.outputs, step.error = StepStatus.SUCCEEDED, outcome.output, outcome.outputs, None
-    elif isinstance(outcome, Failure):
-        step.status, step.error = StepStatus.FAILED, outcome.error
-    return dataclasses.replace(run, steps={**run.steps, claim.step_id: step})
 
 
 def _step(s: dict[str, Any]) -> StepState:
@@ -305,17 +284,23 @@ def _step(s: dict[str, Any]) -> StepState:
         lease_until=_ts(s["lease_until"]),
         not_before=_ts(s["not_before"]),
         retry_base=s.get("retry_base", 0),
+        waiting=s.get("waiting", 0),
+        released=s.get("released", False),
+        parent=s.get("parent"),
+        item=s.get("item"),
+        items_failed=s.get("items_failed", 0),
     )
 
 
+def _order(step: StepState) -> tuple[int, int]:
+    """File order; a for_each step's items right after it, in item order."""
+    return (step.position, -1 if step.item is None else int(step.item["index"]))
+
+
 def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunState:
-    """A run from ``run_json`` (every step in full) or ``run_view`` (every step's
-    status, some in full; ``spec`` only if asked for, else taken from ``base``)."""
-    full = {s["step_id"]: _step(s) for s in data["steps"]}
-    if "statuses" in data:
-        steps = {sid: full.get(sid) or StepState(sid, 0, StepStatus(status)) for sid, status in data["statuses"].items()}
-    else:
-        steps = dict(sorted(full.items(), key=lambda kv: kv[1].position))
+    """A run from ``RUN_JSON`` (every step) or a claim (the steps it reads; ``spec``
+    only if asked for, else taken from ``base``)."""
+    steps = {s.step_id: s for s in sorted((_step(s) for s in data["steps"]), key=_order)}
     return RunState(
         id=data["id"],
         spec=data["spec"] if "spec" in data else (base.spec if base else {}),
@@ -332,6 +317,5 @@ def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunStat
         started_at=_ts(data["started_at"]),
         finished_at=_ts(data["finished_at"]),
         steps=steps,
-        version=data.get("version", 0),
         step_budget=data.get("step_budget", 0),
     )

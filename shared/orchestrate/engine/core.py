@@ -4,6 +4,7 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -22,8 +23,8 @@ from ..spec.plan import StepPlan
 from ..templates import in_render_thread, render_async
 from . import decide
 from .queue import Queue
-from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus
-from .store import Applied, Claim, Failure, Outcome, Retry, Store, Success
+from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus, Usage
+from .store import Applied, Claim, Expand, Failure, Outcome, Retry, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -35,13 +36,23 @@ class RunFinished(Protocol):
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
+DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
+MAX_ITEM_ANSWER = 64 * 1024  # characters of one for_each item's answer
 
 
 class Engine:
     def __init__(
-        self, store: Store, queue: Queue, provider: Provider, *, default_model: str = "gpt-4o", webhooks: RunFinished | None = None
+        self,
+        store: Store,
+        queue: Queue,
+        provider: Provider,
+        *,
+        default_model: str = "gpt-4o",
+        webhooks: RunFinished | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.store = store
+        self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
         self.webhooks = webhooks
@@ -62,11 +73,10 @@ class Engine:
         request_hash: str | None = None,
     ) -> RunState:
         """Create a run with validated inputs and enqueue its first steps. A repeated
-        ``idempotency_key`` returns the earlier run (see ``Store.create_run``)."""
+        ``idempotency_key`` returns the earlier run (see ``Store.create_run``). No
+        template is evaluated here: a step's `when` is decided when it is claimed."""
         from ..spec import dump_spec
 
-        # Root steps' `when:` is evaluated here: off the event loop, in the render threads.
-        steps, transition = await in_render_thread(decide.start, plan, inputs)
         run = RunState(
             id=run_id or str(uuid.uuid4()),
             spec=dump_spec(plan),
@@ -75,38 +85,47 @@ class Engine:
             owner_id=owner_id,
             workflow_id=workflow_id,
             webhook_url=webhook_url,
-            steps=steps,
         )
-        created = await self.store.create_run(run, transition, idempotency_key=idempotency_key, request_hash=request_hash)
-        if created.id == run.id:  # not a replay of an earlier request
+        started = await self.store.create_run(
+            run, decide.graph(plan), max_in_flight=self.max_in_flight, idempotency_key=idempotency_key, request_hash=request_hash
+        )
+        if started.run.id == run.id:  # not a replay of an earlier request
             self._remember(run.id, plan)
-            await self._enqueue(created.id, transition.queue)
-            if transition.finish is not None:  # every root step skipped, say
-                await self._finished(created)
-        return created
+            await self._enqueue(run.id, started.queued)
+        return started.run
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
         """Handle one queue message. Returns False when there was nothing to do
         (duplicate, stale, paused or finished run): the message is acknowledged."""
         cached = self._plans.get(message.run_id)
-        lease, need = MAX_LEASE, None  # before the plan is known: the longest step, every step's result
-        if cached is not None and message.step_id in cached.steps:
-            lease = cached.steps[message.step_id].step.timeout + LEASE_MARGIN
-            need = decide.needed_steps(cached, message.step_id)
-        claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, need=need, with_spec=cached is None)
+        lease = MAX_LEASE  # before the plan is known: the longest step
+        if cached is not None and decide.plan_step(message.step_id) in cached.steps:
+            lease = cached.steps[decide.plan_step(message.step_id)].step.timeout + LEASE_MARGIN
+        claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, with_spec=cached is None)
         if claim is None:
             log.debug("step %s/%s: nothing to claim (a duplicate message, or the step or run moved on)", message.run_id, message.step_id)
             return False
         plan = self.plan_for(claim.run)
-        step = plan.steps[claim.step_id].step
-        if claim.attempts_used > step.retry.max_attempts:
+        state = claim.run.steps[claim.step_id]
+        step = plan.steps[decide.plan_step(claim.step_id)].step
+        # An item's step was gated when the list was made; a step is gated when claimed.
+        # A `when:` is template work: off the event loop, in the render threads.
+        gate = None if state.item is not None else await in_render_thread(decide.gate, plan, claim.step_id, claim.run.inputs, claim.run.steps)
+        outcome: Outcome
+        if isinstance(gate, decide.Skip):
+            outcome = Skipped(gate.reason)
+        elif gate is not None:  # a `when` that cannot be evaluated
+            outcome = Failure(gate)
+        elif claim.attempts_used > step.retry.max_attempts:
             # Earlier invocations died before recording anything (a crash, a kill at the
             # function's timeout): give up rather than re-run the step forever.
             reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
-            outcome: Outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
+            outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
         else:
             outcome = await self._execute(plan, claim)
-        applied = await self.store.complete(claim, outcome, lambda run: decide.after_step(self.plan_for(run), run))
+        if state.item is not None and isinstance(outcome, Failure):
+            outcome = dataclasses.replace(outcome, tolerate=step.tolerated_failures(int(state.item["length"])))
+        applied = await self.store.complete(claim, outcome)
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
@@ -123,11 +142,11 @@ class Engine:
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""
-        applied = await self.store.control(run_id, lambda run: decide.control(self.plan_for(run), run, action), user_id=user_id)
-        await self._enqueue(run_id, applied.enqueue)
+        applied = await self.store.control(run_id, lambda run: decide.control(run, action), user_id=user_id)
+        await self._enqueue(run_id, applied.queued)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
-        if applied.transition.finish is not None:
+        if applied.finished:
             await self._finished(run)
         return run
 
@@ -148,12 +167,25 @@ class Engine:
         if step_ids:
             await self.queue.send([StepMessage(run_id, sid) for sid in step_ids], delay)
 
+    async def _expand(self, plan: Plan, claim: Claim) -> Outcome:
+        """A for_each step's claim: its list, each item to run as an execution of its own."""
+        step = plan.steps[claim.step_id].step
+        items = await in_render_thread(decide.for_each_items, plan, claim.step_id, claim.run.inputs, claim.run.steps)
+        if isinstance(items, ErrorInfo):
+            return Failure(items)
+        if not items:  # nothing to map over: the answer is the empty list
+            return Success("", "[]", [], "", Usage(), 0)
+        return Expand(items, step.item_concurrency)
+
     async def _execute(self, plan: Plan, claim: Claim) -> Outcome:
         """Run a claimed step. Whatever happens ends in an outcome to record: a step is
         never left running until its lease lapses, to be claimed and crash again."""
         where = f"{claim.run.id}/{claim.step_id} attempt {claim.attempt}"
         try:
-            outcome = await self._attempt(plan, claim)
+            if plan.steps[decide.plan_step(claim.step_id)].step.for_each is not None and claim.run.steps[claim.step_id].item is None:
+                outcome = await self._expand(plan, claim)
+            else:
+                outcome = await self._attempt(plan, claim)
         except (MemoryError, RecursionError) as exc:
             log.error("step %s failed: %s", where, type(exc).__name__)
             return Failure(ErrorInfo("step-crashed", f"the step failed: {type(exc).__name__}", claim.step_id))
@@ -165,11 +197,15 @@ class Engine:
         return outcome
 
     async def _attempt(self, plan: Plan, claim: Claim) -> Outcome:
-        sp = plan.steps[claim.step_id]
+        sp = plan.steps[decide.plan_step(claim.step_id)]
         run = claim.run
+        item = run.steps[claim.step_id].item
         prompt: str | None = None
         try:
-            prompt = await render_async(sp.step.prompt, decide.prompt_context(plan, claim.step_id, run.inputs, run.steps))
+            context = decide.prompt_context(plan, sp.step.id, run.inputs, run.steps)
+            if item is not None:
+                context.update(decide.item_context(item))
+            prompt = await render_async(sp.step.prompt, context)
             request = self._request(plan, sp, prompt, run.steps)
             started = time.perf_counter()
             completion = await complete_with_retries(self.provider, request, timeout=sp.step.timeout)
@@ -188,6 +224,10 @@ class Engine:
         text, data = _without_nul(completion.text), completion.data
         if data is not None and "\\u0000" in json.dumps(data):
             data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
+        if item is not None and len(text) > MAX_ITEM_ANSWER:
+            # Every item's answer ends up in its step's list: bound what one item adds.
+            message = f"the answer of item {claim.step_id} is {len(text)} characters; an item's answer may have at most {MAX_ITEM_ANSWER}"
+            return Failure(ErrorInfo("output-too-large", message, claim.step_id), prompt)
         return Success(prompt, text, data, completion.model, completion.usage, latency)
 
     def _request(self, plan: Plan, sp: StepPlan, prompt: str, steps: Mapping[str, StepState]) -> ChatRequest:

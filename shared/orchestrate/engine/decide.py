@@ -1,9 +1,11 @@
-"""The run's decisions, pure: which steps are ready, which are skipped, when the run
-ends. Every store applies these inside its own transaction, so the in-memory engine
-and the durable protocol share one implementation."""
+"""The run's decisions, pure, shared by every store: the step graph a run's counters
+start from, whether a claimed step runs or is skipped (decided from its dependencies
+alone, when it is claimed), and which control actions a run's status allows. The
+stores keep the counters (see the protocol-v2 migration and ``MemoryStore``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,74 +13,58 @@ from typing import Any
 
 from ..errors import ConflictError, TemplateError
 from ..spec import Plan
-from ..templates import evaluate, namespace
+from ..spec.model import MAX_ITEMS
+from ..spec.plan import for_each_expression
+from ..templates import evaluate, evaluate_value, namespace
 from .records import ErrorInfo, Mode, RunState, RunStatus, StepState, StepStatus
 
 
-@dataclass
-class Transition:
-    """What to change after a step finished (or when a run starts)."""
+@dataclass(frozen=True)
+class StepNode:
+    """A step as a run's rows hold it: what it waits for, what waits for it, and what
+    its claim reads. The stores keep the counters; this is all they need of the plan."""
 
-    queue: list[str] = field(default_factory=list)
-    skip: dict[str, str] = field(default_factory=dict)  # step id -> reason
-    fail: dict[str, ErrorInfo] = field(default_factory=dict)  # a `when` that cannot be evaluated
-    cancel: list[str] = field(default_factory=list)
-    finish: RunStatus | None = None
-    error: ErrorInfo | None = None
-    pause: bool = False  # step-by-step mode: the run pauses after each step
-
-
-def after_step(plan: Plan, run: RunState) -> Transition:
-    """The decisions once a step of ``run`` has finished (its outcome is in ``run``)."""
-    out = advance(plan, run.inputs, run.steps)
-    out.pause = run.mode is Mode.STEP and out.finish is None
-    return out
+    step_id: str
+    position: int
+    needs: tuple[str, ...]
+    reads: tuple[str, ...] | None  # None: same as needs
+    dependents: tuple[str, ...]
 
 
-def advance(plan: Plan, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> Transition:
-    """Decide every pending step whose dependencies have all finished; repeat until
-    nothing changes (a skip can decide the steps after it), then see if the run ended."""
-    status = {sid: s.status for sid, s in steps.items()}
-    out = Transition()
-    changed = not any(st is StepStatus.FAILED for st in status.values())  # fail fast: decide nothing more
-    while changed:
-        changed = False
-        for sid, sp in plan.steps.items():
-            if status[sid] is not StepStatus.PENDING or not all(status[d].finished for d in sp.needs):
-                continue
-            changed = True
-            if sp.step.when is not None:
-                try:
-                    go = evaluate(sp.step.when, condition_context(plan, sid, inputs, steps, status))
-                except TemplateError as exc:
-                    out.fail[sid] = ErrorInfo(exc.type, str(exc), sid)
-                    status[sid] = StepStatus.FAILED
-                    continue
-                reason = "condition is false"
-            else:
-                blocked = sorted(d for d in sp.needs if status[d] is not StepStatus.SUCCEEDED)
-                go = not blocked
-                reason = f"dependency {', '.join(blocked)} did not succeed" if blocked else ""
-            if go:
-                out.queue.append(sid)
-                status[sid] = StepStatus.QUEUED
-            else:
-                out.skip[sid] = reason
-                status[sid] = StepStatus.SKIPPED
-    failed = [sid for sid in plan.steps if status[sid] is StepStatus.FAILED]
-    if failed:
-        first = out.fail.get(failed[0]) or steps[failed[0]].error
-        _fail_fast(out, status, first or ErrorInfo("step-failed", f"step '{failed[0]}' failed", failed[0]))
-    elif all(s.finished for s in status.values()):
-        out.finish = RunStatus.SUCCEEDED  # the store collects the run's outputs
-    return out
+def graph(plan: Plan) -> list[StepNode]:
+    """The plan's steps with their dependents, in file order (linear in the edges)."""
+    dependents: dict[str, list[str]] = {sid: [] for sid in plan.steps}
+    for sid, sp in plan.steps.items():
+        for need in sp.needs:
+            dependents[need].append(sid)
+    nodes = []
+    for sid, sp in plan.steps.items():
+        needs = tuple(sorted(sp.needs))
+        # A conversation step reads every earlier turn (its history), not only the last.
+        reads = tuple(plan.order[: sp.index]) if plan.conversation else None
+        nodes.append(StepNode(sid, sp.index, needs, reads if reads != needs else None, tuple(dependents[sid])))
+    return nodes
 
 
-def _fail_fast(out: Transition, status: dict[str, StepStatus], error: ErrorInfo) -> None:
-    out.cancel = [sid for sid, st in status.items() if not st.finished and sid not in out.queue]
-    out.queue = []
-    out.finish = RunStatus.FAILED
-    out.error = error
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def gate(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> Skip | ErrorInfo | None:
+    """Whether a claimed step runs, decided from its dependencies alone: None (run it),
+    Skip (its `when` is false, or without a `when`, a dependency did not succeed), or
+    the error of a `when` that cannot be evaluated."""
+    sp = plan.steps[step_id]
+    status = {d: steps[d].status for d in sp.needs}
+    if sp.step.when is not None:
+        try:
+            go = evaluate(sp.step.when, condition_context(plan, step_id, inputs, steps, status))
+        except TemplateError as exc:
+            return ErrorInfo(exc.type, str(exc), step_id)
+        return None if go else Skip("condition is false")
+    blocked = sorted(d for d in sp.needs if status[d] is not StepStatus.SUCCEEDED)
+    return Skip(f"dependency {', '.join(blocked)} did not succeed") if blocked else None
 
 
 def run_outputs(steps: Mapping[str, StepState]) -> dict[str, Any]:
@@ -86,21 +72,16 @@ def run_outputs(steps: Mapping[str, StepState]) -> dict[str, Any]:
     return {sid: (s.outputs if s.outputs is not None else s.output) for sid, s in steps.items() if s.status is StepStatus.SUCCEEDED}
 
 
-def needed_steps(plan: Plan, step_id: str) -> frozenset[str]:
-    """The steps whose results a claim of ``step_id`` must read: its dependencies (the
-    prompt), every earlier step in a conversation (the history), and the dependencies
-    of any step with a ``when`` (the decisions after it may evaluate those)."""
-    need = set(plan.steps[step_id].needs)
-    if plan.conversation:
-        need.update(plan.order[: plan.steps[step_id].index])
-    for sp in plan.steps.values():
-        if sp.step.when is not None:
-            need.update(sp.needs)
-    return frozenset(need)
+def answer(state: StepState) -> Any:
+    """A step's answer as templates see it: its text, or a for_each step's list."""
+    if isinstance(state.outputs, list):
+        return json.loads(state.output) if state.output else []
+    return state.output
 
 
 def _step_view(state: StepState, status: StepStatus) -> Any:
-    return namespace({"output": state.output, "outputs": namespace(state.outputs or {}), "status": status.value})
+    outputs = state.outputs if isinstance(state.outputs, list) else namespace(state.outputs or {})
+    return namespace({"output": answer(state), "outputs": outputs, "status": status.value})
 
 
 def condition_context(
@@ -110,7 +91,7 @@ def condition_context(
     return {
         "inputs": namespace(dict(inputs)),
         "steps": namespace({d: _step_view(steps[d], status[d]) for d in needs}),
-        **{d: steps[d].output for d in needs},
+        **{d: answer(steps[d]) for d in needs},
     }
 
 
@@ -122,16 +103,51 @@ def prompt_context(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: M
         if binding.kind == "input":
             context[name] = inputs.get(binding.source)
         elif binding.kind == "field":
-            context[name] = (steps[binding.source].outputs or {}).get(binding.field or name)
+            outputs = steps[binding.source].outputs
+            context[name] = outputs.get(binding.field or name) if isinstance(outputs, dict) else None
         else:
-            context[name] = steps[binding.source].output
+            context[name] = answer(steps[binding.source])
     return context
 
 
-def start(plan: Plan, inputs: Mapping[str, Any]) -> tuple[dict[str, StepState], Transition]:
-    """The initial step states of a run and its first decisions."""
-    steps = {sid: StepState(sid, sp.index) for sid, sp in plan.steps.items()}
-    return steps, advance(plan, inputs, steps)
+def plan_step(step_id: str) -> str:
+    """The plan's step for a step row: a for_each item ``drafts[3]`` runs ``drafts``."""
+    return step_id.split("[", 1)[0]
+
+
+def item_context(item: Mapping[str, Any]) -> dict[str, Any]:
+    """What an item's prompt reads besides its step's context: ``item`` and ``loop``."""
+    index, length = int(item["index"]), int(item["length"])
+    loop = namespace({"index": index + 1, "index0": index, "length": length, "first": index == 0, "last": index == length - 1})
+    return {"item": item["value"], "loop": loop}
+
+
+def for_each_items(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: Mapping[str, StepState]) -> list[Any] | ErrorInfo:
+    """The list a for_each step maps over, or the error naming the step and what it got."""
+    step = plan.steps[step_id].step
+    expression = for_each_expression(step.for_each or "")
+    assert expression is not None  # validated when the workflow was parsed
+    try:
+        value = evaluate_value(expression, prompt_context(plan, step_id, inputs, steps), "for_each")
+    except TemplateError as exc:
+        return ErrorInfo(exc.type, f"step '{step_id}': {exc.message}", step_id)
+    if not isinstance(value, (list, tuple)):
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' must give a list, not {_describe(value)}", step_id)
+    if len(value) > MAX_ITEMS:
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' gave {len(value)} items; at most {MAX_ITEMS} are allowed", step_id)
+    try:
+        items: list[Any] = json.loads(json.dumps(list(value)))
+    except (TypeError, ValueError):
+        return ErrorInfo("for-each-error", f"for_each of step '{step_id}' must give a list of JSON values (text, numbers, lists, objects)", step_id)
+    return items
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null (nothing)"
+    kind = {str: "a string", bool: "a boolean", int: "a number", float: "a number", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+    shown = repr(value)
+    return f"{kind} ({shown[:60]}{'…' if len(shown) > 60 else ''})"
 
 
 class Action(StrEnum):
@@ -142,22 +158,15 @@ class Action(StrEnum):
     RETRY = "retry"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Control:
-    """What a control action changes: the run's status, steps reset to pending
-    (retry), the decisions that follow, and the steps to enqueue after commit."""
+    """A control action the run's status allows: the status it moves the run to, the
+    steps a retry runs again, and step mode's budget. The store derives the rest."""
 
     action: Action
     status: RunStatus
-    transition: Transition
-    enqueue: list[str]
     reset: list[str] = field(default_factory=list)
     step_budget: int | None = None  # step mode: how many claims the run allows
-
-    @property
-    def event(self) -> str | None:
-        """The event this action appends (a cancel's is the run's own `run.cancelled`)."""
-        return {"pause": "run.paused", "resume": "run.resumed", "step": "run.resumed", "retry": "run.retried"}.get(self.action.value)
 
 
 _ALLOWED = {
@@ -169,27 +178,22 @@ _ALLOWED = {
 }
 
 
-def control(plan: Plan, run: RunState, action: Action) -> Control:
+def control(run: RunState, action: Action) -> Control:
     """Decide a control action on ``run``; ConflictError if its status does not allow it."""
     if action is Action.STEP and run.mode is not Mode.STEP:
         raise ConflictError("only a run in step mode can be stepped; start it with mode 'step'")
     if run.status not in _ALLOWED[action]:
         allowed = " or ".join(s.value for s in _ALLOWED[action])
         raise ConflictError(f"cannot {action.value} a run that is {run.status.value}; the run must be {allowed}")
-    queued = [sid for sid in plan.order if run.steps[sid].status is StepStatus.QUEUED]
+    budget = 1 if run.mode is Mode.STEP and action in (Action.RESUME, Action.STEP, Action.RETRY) else None
     if action is Action.PAUSE:
-        return Control(action, RunStatus.PAUSED, Transition(), [])
-    if action is Action.RESUME:
-        budget = 1 if run.mode is Mode.STEP else None
-        return Control(action, RunStatus.RUNNING, Transition(), queued[:1] if budget else queued, step_budget=budget)
-    if action is Action.STEP:
-        return Control(action, RunStatus.RUNNING, Transition(), queued[:1], step_budget=1)
+        return Control(action, RunStatus.PAUSED)
     if action is Action.CANCEL:
-        unfinished = [sid for sid in plan.order if not run.steps[sid].status.finished]
-        error = ErrorInfo("cancelled", "the run was cancelled")
-        return Control(action, RunStatus.CANCELLED, Transition(cancel=unfinished, finish=RunStatus.CANCELLED, error=error), [])
-    # Skipped steps are decided again too: a skip may have followed the failure.
-    reset = [sid for sid in plan.order if run.steps[sid].status in (StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED)]
-    steps = {sid: (StepState(sid, s.position, StepStatus.PENDING, attempt=s.attempt, retry_base=s.attempt) if sid in reset else s) for sid, s in run.steps.items()}
-    transition = advance(plan, run.inputs, steps)
-    return Control(action, RunStatus.RUNNING, transition, list(transition.queue), reset=reset, step_budget=1 if run.mode is Mode.STEP else None)
+        return Control(action, RunStatus.CANCELLED)
+    if action is Action.RETRY:
+        # Skipped steps are decided again too: a skip may have followed the failure.
+        redo = (StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.SKIPPED)
+        # A for_each step runs again as a whole (its items are made anew), not item by item.
+        reset = [s.step_id for s in sorted(run.steps.values(), key=lambda s: s.position) if s.status in redo and s.parent is None]
+        return Control(action, RunStatus.RUNNING, reset, budget)
+    return Control(action, RunStatus.RUNNING, step_budget=budget)

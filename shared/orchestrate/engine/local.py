@@ -24,12 +24,13 @@ async def run_local(
     concurrency: int = 64,
     store: Store | None = None,
     owner_id: str | None = None,
+    max_in_flight: int = 50,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider, default_model=default_model)
+    engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight)
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
         run = await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)

@@ -87,7 +87,7 @@ class StepState:
     attempt: int = 0
     prompt: str | None = None
     output: str | None = None
-    outputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | list[Any] | None = None  # a for_each step: one entry per item
     error: ErrorInfo | None = None
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
@@ -98,6 +98,16 @@ class StepState:
     lease_until: dt.datetime | None = None
     not_before: dt.datetime | None = None
     retry_base: int = 0  # the attempt count when a run retry last reset this step
+    # The protocol's bookkeeping (not shown to users): see engine/store.py.
+    needs: tuple[str, ...] = ()
+    reads: tuple[str, ...] | None = None  # what a claim reads; None: needs
+    dependents: tuple[str, ...] = ()
+    waiting: int = 0  # needs not finished yet
+    released: bool = False  # queued with a message out (counted in the run's in_flight)
+    # A for_each item: its step, and {value, index, length}.
+    parent: str | None = None
+    item: dict[str, Any] | None = None
+    items_failed: int = 0  # a for_each step: its failed items so far
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +117,7 @@ class StepState:
             "prompt": self.prompt,
             "output": self.output,
             "outputs": self.outputs,
+            "item": {"step": self.parent, "index": self.item["index"]} if self.parent is not None and self.item is not None else None,
             "error": self.error.to_dict() if self.error else None,
             "model": self.model,
             "usage": self.usage.to_dict(),
@@ -134,8 +145,13 @@ class RunState:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
-    version: int = 0  # bumped by every change decisions depend on (see the Postgres store)
     step_budget: int = 0  # step mode: claims allowed before the run pauses again
+    # Counters: steps not finished, steps in flight (released or running), steps held
+    # back by the cap on steps in flight.
+    unfinished: int = 0
+    in_flight: int = 0
+    held: int = 0
+    max_in_flight: int = 50
 
     def to_dict(self) -> dict[str, Any]:
         return {

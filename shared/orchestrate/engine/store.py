@@ -1,27 +1,30 @@
 """The Store interface the engine talks to. Implementations: ``MemoryStore`` here,
 the Postgres store in ``orchestrate.db``. Each method is one atomic change that also
-appends its events, so the event log always matches the state."""
+appends its events, so the event log always matches the state.
+
+The protocol is counter-based (docs/protocol.md): a completion touches only the
+finished step, its direct dependents and the run, and releases queued steps while the
+run has fewer than its cap in flight; held steps stay queued in the store, not in the
+queue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .decide import Control, Transition
-from .records import ErrorInfo, Event, RunState, Usage
-
-Decider = Callable[[RunState], Transition]
+from .decide import Control, StepNode
+from .records import ErrorInfo, Event, RunState, RunStatus, Usage
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A step claimed for execution: the run (with every step's state) and the attempt."""
+    """A step claimed for execution: the run (with the claimed step and the steps it
+    reads: its dependencies, or a conversation's earlier turns) and the attempt."""
 
     run: RunState
     step_id: str
     attempt: int
-    need: frozenset[str] | None = None  # the steps read in full (None: all)
     tries: int = 0  # attempts since the step was last reset (a run retry); 0: same as attempt
 
     @property
@@ -33,7 +36,7 @@ class Claim:
 class Success:
     prompt: str
     output: str
-    outputs: dict[str, Any] | None
+    outputs: dict[str, Any] | list[Any] | None
     model: str
     usage: Usage
     latency_ms: int
@@ -50,45 +53,81 @@ class Retry:
 class Failure:
     error: ErrorInfo
     prompt: str | None = None
+    tolerate: int = 0  # a for_each item: how many failed items its step tolerates
 
 
-Outcome = Success | Retry | Failure
+@dataclass(frozen=True)
+class Expand:
+    """A for_each step's list: each item becomes an execution of its own, released
+    ``concurrency`` at a time; the step finishes with its last item."""
+
+    items: list[Any]
+    concurrency: int
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The step's `when` is false, or a dependency did not succeed: it ran nothing."""
+
+    reason: str
+    prompt: str | None = None
+
+
+Outcome = Success | Retry | Failure | Skipped | Expand
 
 
 @dataclass(frozen=True)
 class Applied:
-    """What a completion changed: steps to enqueue now (with a delay), and the run's status."""
+    """What a change released to the queue (send now, after ``delay``), and whether
+    the run ended with it."""
 
     queued: list[str]
     delay: float = 0.0
     finished: bool = False
 
 
+@dataclass(frozen=True)
+class Started:
+    run: RunState
+    queued: list[str]  # the steps released to the queue
+
+
+@dataclass(frozen=True)
+class Controlled:
+    status: RunStatus
+    queued: list[str]  # the steps to send
+    finished: bool = False
+
+
 class Store(Protocol):
     async def create_run(
-        self, run: RunState, transition: Transition, *, idempotency_key: str | None = None, request_hash: str | None = None
-    ) -> RunState:
-        """Insert the run and its steps, apply the first decisions, append events. With
-        an ``idempotency_key`` already used by the owner, return that earlier run if
-        ``request_hash`` matches (ConflictError if not), creating nothing."""
+        self,
+        run: RunState,
+        graph: Sequence[StepNode],
+        *,
+        max_in_flight: int = 50,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> Started:
+        """Insert the run and its steps (from ``graph``), queue the steps without
+        dependencies, release up to ``max_in_flight`` of them, append events. With an
+        ``idempotency_key`` already used by the owner, return that earlier run (and
+        release nothing) if ``request_hash`` matches (ConflictError if not)."""
         ...
 
-    async def claim(
-        self, run_id: str, step_id: str, lease_seconds: float, *, need: Collection[str] | None = None, with_spec: bool = True
-    ) -> Claim | None:
-        """Claim a queued step (or one whose lease expired) of a runnable run. None
-        means a duplicate or stale message: acknowledge it and move on. The claim's run
-        holds every step's status and the full results of the steps in ``need`` (all
-        when None); its spec may be left out when ``with_spec`` is false."""
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
+        """Claim a released queued step (or one whose lease expired) of a runnable run.
+        None means a duplicate or stale message: acknowledge it and move on. Its spec
+        may be left out when ``with_spec`` is false (the engine caches plans)."""
         ...
 
-    async def complete(self, claim: Claim, outcome: Outcome, decide: Decider) -> Applied | None:
+    async def complete(self, claim: Claim, outcome: Outcome) -> Applied | None:
         """Record the outcome if the claim is still current (None otherwise: the
-        result is discarded), and apply the transition ``decide`` makes from the run
-        with this outcome in it, atomically with the run's other completions."""
+        result is discarded) and update the counters it moves, atomically."""
         ...
 
-    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Control:
+    async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
         """Apply a control action decided on the locked run; NotFound if there is no
         such run (for ``user_id``), ConflictError (from ``decide``) if not allowed now."""
         ...
@@ -105,21 +144,6 @@ class Store(Protocol):
 EventSpec = tuple[str, str | None, dict[str, Any]]  # (type, step id, data)
 
 
-def transition_events(transition: Transition) -> list[EventSpec]:
-    """The events that describe a transition, in the order a reader expects."""
-    events: list[EventSpec] = []
-    events += [("step.skipped", sid, {"reason": reason}) for sid, reason in transition.skip.items()]
-    events += [("step.failed", sid, {"error": error.to_dict()}) for sid, error in transition.fail.items()]
-    events += [("step.queued", sid, {}) for sid in transition.queue]
-    events += [("step.cancelled", sid, {}) for sid in transition.cancel]
-    if transition.finish is not None:
-        data: dict[str, Any] = {"error": transition.error.to_dict()} if transition.error else {}
-        events.append((f"run.{transition.finish.value}", None, data))
-    elif transition.pause:
-        events.append(("run.paused", None, {"after_step": True}))
-    return events
-
-
 def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
     if isinstance(outcome, Success):
         return (
@@ -129,6 +153,10 @@ def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
         )
     if isinstance(outcome, Retry):
         return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
+    if isinstance(outcome, Skipped):
+        return ("step.skipped", step_id, {"reason": outcome.reason})
+    if isinstance(outcome, Expand):
+        return ("step.expanded", step_id, {"attempt": attempt, "items": len(outcome.items), "concurrency": outcome.concurrency})
     return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})
 
 

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+MAX_ITEMS = 1000  # a for_each list's longest
+DEFAULT_CONCURRENCY = 10
+ON_ITEM_ERROR_PATTERN = r"^(fail|continue|(100|[0-9]{1,2})(\.[0-9]+)?%)$"
 ValueType = Literal["string", "number", "integer", "boolean", "array", "object"]
 
 
@@ -70,8 +73,24 @@ class Step(ModelSettings):
     outputs: list[OutputSpec] = []
     needs: list[str] = []
     when: str | None = None
+    # Map over a list: one execution per item, `{{ item }}` and `{{ loop.index }}` in the prompt.
+    for_each: Annotated[str, Field(min_length=1)] | None = None
+    concurrency: Annotated[int, Field(ge=1, le=MAX_ITEMS)] | None = None  # items at once (default 10)
+    on_item_error: Annotated[str, Field(pattern=ON_ITEM_ERROR_PATTERN)] = "fail"  # fail, continue or "N%"
     timeout: Annotated[float, Field(gt=0, le=900)] = 120.0
     retry: RetrySpec = RetrySpec()
+
+    @property
+    def item_concurrency(self) -> int:
+        return self.concurrency if self.concurrency is not None else DEFAULT_CONCURRENCY
+
+    def tolerated_failures(self, items: int) -> int:
+        """How many failed items `on_item_error` lets the step survive."""
+        if self.on_item_error == "fail":
+            return 0
+        if self.on_item_error == "continue":
+            return items
+        return int(items * float(self.on_item_error.rstrip("%")) / 100)
 
     @field_validator("needs", mode="before")
     @classmethod

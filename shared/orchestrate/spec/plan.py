@@ -17,6 +17,16 @@ from .problems import dedupe, format_path, from_validation_error, locate, sugges
 from .yamlsource import Marks
 
 USER = "user"
+ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
+
+
+def for_each_expression(source: str) -> str | None:
+    """The expression inside a for_each's ``{{ ... }}``; None if it is not exactly one."""
+    match = _ONE_EXPRESSION.match(source)
+    if match is None or "{{" in match.group(1) or "}}" in match.group(1):
+        return None
+    return match.group(1)
 
 
 @dataclass(frozen=True)
@@ -166,14 +176,28 @@ class _Checker:
                 self.add((*at, "needs", i), f"unknown step '{need}'{suggest(need, by_id)}")
             else:
                 needs.add(need)
-        for field, expression in (("prompt", False), ("when", True)):
-            source = getattr(step, field)
+        if step.for_each is None:
+            for field in ("concurrency", "on_item_error"):
+                if field in step.model_fields_set:
+                    self.add((*at, field), f"`{field}` applies only to a step with `for_each`")
+        for_each = for_each_expression(step.for_each) if step.for_each is not None else None
+        if step.for_each is not None and for_each is None:
+            self.add((*at, "for_each"), "`for_each` must be one expression giving a list, as in \"{{ steps.research.outputs.pains }}\"")
+        for field, source, expression in (("prompt", step.prompt, False), ("when", step.when, True), ("for_each", for_each, True)):
             if source is None:
                 continue
             analysis = analyse(source, expression=expression)
             for message, line in analysis.problems:
                 self.add((*at, field), message, line)
             for ref in analysis.references:
+                if ref.kind == "name" and ref.name in ITEM_NAMES and ref.name not in bindings and ref.name not in by_id:
+                    if field != "prompt" or step.for_each is None:
+                        where = "a step's prompt with `for_each`" if step.for_each is not None else "a step with `for_each`"
+                        if ref.name == "item" or step.for_each is not None:
+                            self.add((*at, field), f"`{ref.name}` is only defined in {where}")
+                            continue
+                    else:
+                        continue
                 target = self._check_reference(workflow, by_id, step, bindings, ref, (*at, field))
                 if target:
                     needs.add(target)
