@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean deps package deploy
+.PHONY: demo test bench clean deps package deploy ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The Studio (ui/, built by Vite into the package; not in git). Rebuilt only when a file
+# under ui/ is newer than the last build; `npm ci` only when package-lock.json changed.
+STUDIO := shared/orchestrate/studio_dist
+UI_SOURCES := $(shell find ui -path ui/node_modules -prune -o -type f -print 2>/dev/null)
+
+ifneq ($(wildcard ui/package.json),)
+ui: $(STUDIO)/.built
+
+$(STUDIO)/.built: $(UI_SOURCES) ui/node_modules/.package-lock.json
+	cd ui && npm run build
+	test -f $(STUDIO)/index.html || { echo "the build did not write $(STUDIO)/index.html"; exit 1; }
+	touch $@
+
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+else
+ui:
+	@echo "ui/package.json not found: the Studio is not built (serve answers / with a hint)"
+endif
+
+demo: $(STAMP) ui
 	$(BIN)/orchestrate run examples/marketing.yaml --mock
 
-test: $(STAMP)
+test: $(STAMP) ui
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
@@ -25,7 +45,7 @@ bench: $(STAMP)
 	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(STUDIO) ui/node_modules
 
 # AWS (docs/deploy.md). The functions run python3.13 on arm64 (serverless.yml); `deps`
 # installs their third-party dependencies for that platform into .build/deps, which the

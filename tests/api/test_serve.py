@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -143,3 +144,27 @@ def test_token_is_refused_for_a_hosted_project(service: Service) -> None:
     proc = service.cli("token", SUPABASE_URL="https://abcd.supabase.co", SUPABASE_JWT_SECRET="x" * 40)
     assert proc.returncode == 2
     assert "local use only" in proc.stderr and proc.stdout == ""
+
+
+def test_the_studio_sign_in_links_work_once(service: Service) -> None:
+    """`serve` prints a sign-in link for the Studio and `token --link` makes more; each
+    one's code (in the fragment, never sent with a page request) buys one token."""
+    banner = service.log.read_text()
+    printed = re.search(rf"Studio: {re.escape(service.url)}/#/signin\?code=(\S+)", banner)
+    assert printed, banner
+    minted = service.cli("token", "--link", "--user", "linked@example.test")
+    assert minted.returncode == 0, minted.stderr
+    assert minted.stdout.startswith(f"{service.url}/#/signin?code=") and "works once" in minted.stderr
+    fresh = minted.stdout.strip().split("code=", 1)[1]
+
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        assert "Studio" in http.get("/").text  # the app, or the hint to build it
+        exchanged = http.post("/v1/auth/link", json={"code": fresh})
+        assert exchanged.status_code == 200, exchanged.text
+        body = exchanged.json()
+        assert body["user"]["email"] == "linked@example.test" and body["token_type"] == "bearer"
+        mine = http.get("/v1/workflows", headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert mine.status_code == 200
+        again = http.post("/v1/auth/link", json={"code": fresh})
+        assert again.status_code == 401 and again.json()["type"] == "invalid-signin-code"
+        assert http.post("/v1/auth/link", json={"code": printed.group(1)}).json()["user"]["email"] == "dev@orchestrate.local"

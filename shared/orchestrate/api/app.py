@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -49,9 +50,18 @@ class ServiceHolder:
             await stack.aclose()
 
 
-def create_app(settings: Settings, *, services: Services | None = None, opener: Opener | None = None, max_body: int = MAX_BODY) -> FastAPI:
-    """The HTTP API. Raises ConfigError when no way to verify tokens is configured."""
-    from .routers import account, events, runs, workflows
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    opener: Opener | None = None,
+    max_body: int = MAX_BODY,
+    studio_dir: Path | None = None,
+) -> FastAPI:
+    """The HTTP API, and the Studio at ``/`` (from ``studio_dir``, by default the build
+    shipped in the package). Raises ConfigError when no way to verify tokens is configured."""
+    from . import studio
+    from .routers import account, events, runs, signin, workflows
 
     holder = ServiceHolder(services, opener or (lambda: open_services(settings)))
 
@@ -70,10 +80,12 @@ def create_app(settings: Settings, *, services: Services | None = None, opener: 
         lifespan=lifespan,
     )
     app.state.holder = holder
+    app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     problems.install(app)
-    for module in (workflows, runs, events, account):
+    for module in (workflows, runs, events, account, signin):
         app.include_router(module.router)
+    studio.mount(app, studio_dir or studio.STUDIO_DIR)  # after the API: its paths match first
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(CatchAll)  # added last: outermost of ours
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -155,3 +155,19 @@ class Health(BaseModel):
 
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class SigninRequest(_In):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(description="The code from a one-time sign-in link")
+
+
+class SigninUser(BaseModel):
+    id: UUID
+    email: str | None
+
+
+class SigninToken(BaseModel):
+    access_token: str = Field(description="A development access token: send it as `Authorization: Bearer <token>`")
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires")
+    user: SigninUser

@@ -51,6 +51,13 @@ def save_config(**values: str) -> Path:
     return path
 
 
+def api_url(settings: Settings, url: str | None = None) -> str:
+    """The server's URL: ``url``, else an explicit setting, else the file ``serve``
+    writes, else the built-in default."""
+    configured = settings.api_url if settings.api_url != DEFAULT_URL else None
+    return (url or configured or read_config().get("api_url") or DEFAULT_URL).rstrip("/")
+
+
 class ApiClient:
     def __init__(self, url: str, token: str | None, *, timeout: float = POLL_WAIT + 15) -> None:
         self.url = url.rstrip("/")
@@ -59,14 +66,10 @@ class ApiClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None, token: str | None = None) -> ApiClient:
-        config = read_config()
-        # An explicit setting wins over the file; the file over the built-in default.
-        configured = settings.api_url if settings.api_url != DEFAULT_URL else None
-        url = url or configured or config.get("api_url") or DEFAULT_URL
-        token = token or settings.api_token or config.get("token")
+        token = token or settings.api_token or read_config().get("token")
         if not token:
             raise ApiClientError("no API token: run `orchestrate token` (local server), or set ORCHESTRATE_TOKEN")
-        return cls(url, token)
+        return cls(api_url(settings, url), token)
 
     def request(self, method: str, path: str, *, file: str | None = None, **kwargs: Any) -> Any:
         try:

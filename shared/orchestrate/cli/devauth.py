@@ -61,6 +61,12 @@ def is_local(url: str) -> bool:
         return False
 
 
+def links_enabled(settings: Settings) -> bool:
+    """True when the server signs development tokens itself (an HS256 secret and no
+    hosted Supabase project): only then do one-time sign-in links exist."""
+    return bool(settings.supabase_jwt_secret) and (not settings.supabase_url or is_local(settings.supabase_url))
+
+
 def signing_secret(settings: Settings) -> str:
     """The secret development tokens are signed with; refused for a hosted project,
     whose tokens only Supabase Auth should issue."""

@@ -33,7 +33,7 @@ def serve(
     from ..db.migrate import migrate
     from ..llm import make_provider
     from .client import save_config
-    from .devauth import secret_file, with_local_auth
+    from .devauth import ensure_user, links_enabled, secret_file, with_local_auth
 
     with guard():
         configured = Settings.from_env()
@@ -47,6 +47,9 @@ def serve(
                 save_config(api_url=url)
                 local_secret = None if configured.supabase_jwt_secret or settings.supabase_url else secret_file()
                 _banner(settings, url, target.description, local_secret)
+                if links_enabled(settings):
+                    err.print(f"  [bold]Studio:[/] {studio_link(target.conninfo, url, ensure_user(target.conninfo, DEFAULT_EMAIL))}", highlight=False)
+                    err.print("    (one-time sign-in link, valid 10 minutes; another: orchestrate token --link)", highlight=False)
                 _log_to_stderr()
                 # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal: make both a
                 # KeyboardInterrupt so the worker, the pool and the embedded server close.
@@ -71,6 +74,14 @@ def _banner(settings: Settings, url: str, database: str, local_secret: Path | No
     err.print(f"  database: {escape(database)}\n  steps: {escape(model)}\n  auth: {escape(auth)}", highlight=False)
     if not settings.supabase_url:
         err.print("  get a token:  [bold]export ORCHESTRATE_TOKEN=$(orchestrate token)[/]", highlight=False)
+
+
+def studio_link(conninfo: str, url: str, user_id: str) -> str:
+    """A one-time sign-in link to the Studio. The code rides in the fragment, which the
+    browser never sends: it stays out of server logs and Referer headers."""
+    from ..db.signin import create_code
+
+    return f"{url}/#/signin?code={create_code(conninfo, user_id)}"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -122,10 +133,13 @@ def token(
     user: Annotated[str, typer.Option("--user", help="The user's email; created in the local database if needed.")] = DEFAULT_EMAIL,
     hours: Annotated[float, typer.Option(help="Hours until the token expires.", min=0.01, max=24 * 365)] = 24.0,
     save: Annotated[bool, typer.Option(help="Also save it for `submit` and `watch`.")] = True,
+    link: Annotated[bool, typer.Option("--link", help="Print a one-time sign-in link for the Studio instead (works once, for 10 minutes).")] = False,
+    url: Annotated[str | None, typer.Option(help="The server's URL in the link (default: ORCHESTRATE_API_URL or the local server).")] = None,
 ) -> None:
-    """Print a development access token for the local server (signed with the local secret)."""
+    """Print a development access token for the local server (signed with the local secret),
+    or with --link a one-time sign-in link for the Studio."""
     from ..db.embedded import resolve_database_url
-    from .client import save_config
+    from .client import api_url, save_config
     from .devauth import ensure_user, mint, signing_secret
 
     with guard():
@@ -133,6 +147,10 @@ def token(
         signing_secret(settings)  # refuse a hosted project before touching any database
         with resolve_database_url(settings.database_url) as target:
             user_id = ensure_user(target.conninfo, user)
+            if link:
+                print(studio_link(target.conninfo, api_url(settings, url), user_id))
+                err.print(f"one-time sign-in link for {escape(user)}: open it in a browser within 10 minutes; it works once", highlight=False)
+                return
         value = mint(settings, user_id, user, hours=hours)
         if save:
             save_config(token=value)
