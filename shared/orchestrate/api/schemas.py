@@ -171,3 +171,14 @@ class SigninToken(BaseModel):
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires")
     user: SigninUser
+
+
+class Template(BaseModel):
+    id: str = Field(description="The example's file name without `.yaml`, e.g. `launch_kit`")
+    name: str
+    description: str
+    source: str = Field(description="The workflow's YAML, comments included")
+
+
+class TemplateList(BaseModel):
+    items: list[Template]

@@ -67,13 +67,19 @@ class Workflows:
             row = await cur.fetchone()
         return WorkflowRecord(**row) if row else None
 
-    async def list(self, user_id: str, *, limit: int = 50, after: Cursor | None = None) -> list[WorkflowRecord]:
-        """Newest first; ``after`` continues from the last row of the previous page."""
-        query = f"select {_COLUMNS} from public.workflows"
+    async def list(self, user_id: str, *, limit: int = 50, after: Cursor | None = None, name_contains: str | None = None) -> list[WorkflowRecord]:
+        """Newest first; ``after`` continues from the last row of the previous page;
+        ``name_contains`` keeps the names that contain it, ignoring case."""
+        query = f"select {_COLUMNS} from public.workflows where true"
         params: list[Any] = []
         if after is not None:
-            query += " where (created_at, id) < (%s, %s)"
+            query += " and (created_at, id) < (%s, %s)"
             params += [after[0], after[1]]
+        if name_contains:
+            # LIKE's own characters match themselves: searching "50%" finds "50%", not "500".
+            pattern = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query += " and name ilike %s"
+            params.append(f"%{pattern}%")
         query += " order by created_at desc, id desc limit %s"
         params.append(limit)
         async with self.store.transaction(user_id) as conn:

@@ -112,9 +112,10 @@ async def list_workflows(
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="Only workflows whose name contains this (any case)")] = None,
 ) -> dict[str, Any]:
-    """The caller's workflows, newest first."""
-    rows = await svc.workflows.list(user.id, limit=limit + 1, after=decode_cursor(cursor))
+    """The caller's workflows, newest first; `q` searches their names."""
+    rows = await svc.workflows.list(user.id, limit=limit + 1, after=decode_cursor(cursor), name_contains=q or None)
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": [_workflow(r) for r in rows], "next_cursor": encode_cursor(rows[-1].created_at, rows[-1].id) if more else None}
