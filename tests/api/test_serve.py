@@ -168,3 +168,24 @@ def test_the_studio_sign_in_links_work_once(service: Service) -> None:
         again = http.post("/v1/auth/link", json={"code": fresh})
         assert again.status_code == 401 and again.json()["type"] == "invalid-signin-code"
         assert http.post("/v1/auth/link", json={"code": printed.group(1)}).json()["user"]["email"] == "dev@orchestrate.local"
+
+
+def test_export_from_the_command_line_matches_the_api(service: Service, tmp_path: Path) -> None:
+    assert service.cli("token").returncode == 0
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(HELLO)
+    submitted = service.cli("submit", str(flow), "--input", "who=Export", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = json.loads(submitted.stdout)["id"]
+    token = json.loads((Path(service.env["XDG_CONFIG_HOME"]) / "orchestrate" / "client.json").read_text())["token"]
+    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        for format in ("md", "json"):
+            printed = service.cli("export", run_id, "--format", format)
+            assert printed.returncode == 0, printed.stderr
+            assert printed.stdout == http.get(f"/v1/runs/{run_id}/export", params={"format": format}).text
+    written = service.cli("export", run_id, "--output", str(tmp_path / "run.md"))
+    assert written.returncode == 0 and "Export" in (tmp_path / "run.md").read_text()
+    wrong = service.cli("export", run_id, "--format", "pdf")
+    assert wrong.returncode == 2 and "md, json" in wrong.stderr
+    unknown = service.cli("export", "00000000-0000-4000-8000-000000000000")
+    assert unknown.returncode == 2 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr

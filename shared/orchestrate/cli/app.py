@@ -189,11 +189,13 @@ def _print_result(data: dict[str, Any]) -> None:
 def _mount() -> None:
     """The commands that live in their own modules (each imports its needs lazily)."""
     from .db import db_app
+    from .export import export
     from .service import register
     from .worker import worker
 
     app.add_typer(db_app, name="db")
     app.command()(worker)
+    app.command()(export)
     register(app)  # serve, token, submit, watch
 
 

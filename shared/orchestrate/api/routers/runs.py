@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -109,6 +109,28 @@ async def get_run(run_id: UUID, user: CurrentUser, svc: Svc) -> dict[str, Any]:
     if run is None:
         raise ApiProblem(404, "not-found", f"run {run_id} not found")
     return run_body(run)
+
+
+@router.get(
+    "/v1/runs/{run_id}/export",
+    response_class=Response,
+    responses={
+        200: {"description": "The run as a file", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}, "text/markdown": {"schema": {"type": "string"}}}},
+        **problems(404),
+    },
+)
+async def export_run(run_id: UUID, user: CurrentUser, svc: Svc, format: Literal["json", "md"] = "json") -> Response:
+    """The run as a file to keep: `json` (the run as `GET /v1/runs/{id}` shows it) or `md`
+    (a report: inputs, then each step with status, model, tokens, latency, prompt and answer)."""
+    from ...export import MEDIA_TYPES, file_name
+    from ...export import export_run as render
+
+    run = await svc.store.get_run(str(run_id), user_id=user.id)
+    if run is None:
+        raise ApiProblem(404, "not-found", f"run {run_id} not found")
+    body = Run.model_validate(run_body(run)).model_dump(mode="json")
+    headers = {"Content-Disposition": f'attachment; filename="{file_name(body, format)}"'}
+    return Response(render(body, format), media_type=MEDIA_TYPES[format], headers=headers)
 
 
 _CONTROLS = {
