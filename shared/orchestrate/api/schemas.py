@@ -182,3 +182,17 @@ class Template(BaseModel):
 
 class TemplateList(BaseModel):
     items: list[Template]
+
+
+class SupabaseProject(BaseModel):
+    url: str = Field(description="The project URL (Auth, Realtime and Storage live under it)")
+    publishable_key: str = Field(description="The publishable (anon) key: public by design, never a secret key")
+
+
+class PublicConfig(BaseModel):
+    """What a client needs before signing in. Never holds a secret."""
+
+    auth_mode: str = Field(description="`local` (one-time sign-in links, development tokens) or `supabase` (Supabase Auth)")
+    supabase: SupabaseProject | None = Field(None, description="Present when the project URL and publishable key are configured")
+    realtime: bool = Field(description="Run progress is broadcast on the private Realtime topic `run:<run_id>`")
+    stored_exports: bool = Field(description="`POST /v1/runs/{id}/export` with `store: true` saves to Supabase Storage")
