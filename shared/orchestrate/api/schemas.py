@@ -4,7 +4,7 @@ the routes return, so the published OpenAPI matches the wire."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
@@ -196,3 +196,17 @@ class PublicConfig(BaseModel):
     supabase: SupabaseProject | None = Field(None, description="Present when the project URL and publishable key are configured")
     realtime: bool = Field(description="Run progress is broadcast on the private Realtime topic `run:<run_id>`")
     stored_exports: bool = Field(description="`POST /v1/runs/{id}/export` with `store: true` saves to Supabase Storage")
+
+
+class ExportRequest(_In):
+    format: Literal["json", "md"] = Field("json", description="`json` (the run as the API shows it) or `md` (a report)")
+    # Only `true`: the file itself is `GET /v1/runs/{id}/export` (one way to download)
+    store: Literal[True] = Field(True, description="Save the file in Supabase Storage and answer with a download URL")
+
+
+class StoredExport(BaseModel):
+    url: str = Field(description="A time-limited download URL of the stored file")
+    expires_at: dt.datetime
+    key: str = Field(description="The object's key in the bucket: `<user_id>/runs/<run_id>.<ext>`")
+    format: Literal["json", "md"]
+    bytes: int
