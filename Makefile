@@ -74,8 +74,8 @@ deps: $(STAMP)
 $(OSLS):
 	npm install --no-audit --no-fund --prefix .cache/deploy osls@$(OSLS_VERSION)
 
-package: deps $(OSLS)
+package: ui deps $(OSLS)
 	$(OSLS) package --stage $(STAGE) --region $(REGION)
 
-deploy: deps $(OSLS)
+deploy: ui deps $(OSLS)
 	$(OSLS) deploy --stage $(STAGE) --region $(REGION)
