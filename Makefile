@@ -39,9 +39,9 @@ test: $(STAMP) ui
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency
+BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency studio
 
-bench: $(STAMP)
+bench: $(STAMP) ui
 	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done
 
 clean:
@@ -74,8 +74,8 @@ deps: $(STAMP)
 $(OSLS):
 	npm install --no-audit --no-fund --prefix .cache/deploy osls@$(OSLS_VERSION)
 
-package: deps $(OSLS)
+package: ui deps $(OSLS)
 	$(OSLS) package --stage $(STAGE) --region $(REGION)
 
-deploy: deps $(OSLS)
+deploy: ui deps $(OSLS)
 	$(OSLS) deploy --stage $(STAGE) --region $(REGION)

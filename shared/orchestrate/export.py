@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any, Literal
 
 Format = Literal["json", "md"]
@@ -22,7 +23,8 @@ def export_run(run: dict[str, Any], format: Format) -> str:
 
 def file_name(run: dict[str, Any], format: Format) -> str:
     """``launch-kit-6d91ba67.md``: the workflow's name as ASCII, and the run's id."""
-    slug = re.sub(r"[^a-z0-9]+", "-", str(run.get("workflow") or "run").lower()).strip("-")[:60] or "run"
+    plain = unicodedata.normalize("NFKD", str(run.get("workflow") or "run")).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:60] or "run"
     return f"{slug}-{str(run['id'])[:8]}.{format}"
 
 

@@ -150,6 +150,10 @@ def test_package_holds_the_functions_and_the_library(template: Template, package
     assert all(n.startswith(("functions/", "shared/orchestrate/", ".build/deps/")) for n in names), names
     assert not [n for n in names if "__pycache__" in n and not n.startswith(".build/deps/")]
     assert "shared/orchestrate/__init__.py" in names
+    # The API serves the template gallery (examples/, linked into the package) and the Studio's build when there is one.
+    assert "shared/orchestrate/examples/launch_kit.yaml" in names
+    if (ROOT / "shared" / "orchestrate" / "studio_dist" / "index.html").is_file():
+        assert "shared/orchestrate/studio_dist/index.html" in names
     for fn in _resources(template, "AWS::Lambda::Function").values():
         props = fn["Properties"]
         module = props["Handler"].rsplit(".", 1)[0]

@@ -4,7 +4,8 @@
 (one per delay, kept for the session) on a free loopback port, with its own database on
 the tests' PostgreSQL and its own data and config folders (its local signing secret).
 ``studio`` is the default server, once the Studio is built. ``page`` is a fresh
-Playwright page (a new browser context per test) in Debian's Chromium.
+Playwright page (a new browser context per test) in Debian's Chromium. Browser tests are
+sync tests without asyncio fixtures (Playwright's sync API runs its own loop).
 
 Chromium missing: the browser tests skip with the reason locally and fail under CI=true.
 The Studio not built: the same (``make ui`` builds it; ``make test`` does so itself)."""
@@ -160,9 +161,13 @@ def studio(studio_server: Callable[..., StudioServer]) -> StudioServer:
     return studio_server()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never `playwright install`)."""
+    """Debian's Chromium, headless, driven by Playwright (never `playwright install`).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in
+    this thread while it lives, and the asyncio tests of the modules after this one
+    need the thread free (pytest-asyncio refuses to start inside a running loop)."""
     if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
         unavailable(f"Chromium not found at {CHROMIUM}: apt-get install -y --no-install-recommends chromium")
     try:
