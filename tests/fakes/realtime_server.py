@@ -18,8 +18,9 @@ Supabase documents it, and the Broadcast-from-the-Database path:
   as ``broadcast`` to the joined channels of their topic, private rows only to private
   channels.
 
-Test hooks: ``joins`` records every join's topic and outcome; ``drop_connections()``
-closes every socket abruptly (a network drop)."""
+Test hooks: ``joins`` records every join's topic and outcome, ``pushed`` the ``seq`` of
+every event sent per topic; ``drop_connections()`` closes every socket abruptly (a
+network drop)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import contextlib
 import json
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -70,6 +72,7 @@ class RealtimeServer:
     apikeys: set[str]
     joins: list[Join] = field(default_factory=list)
     token_refreshes: int = 0
+    pushed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # topic -> seqs sent
     _channels: list[Channel] = field(default_factory=list)
     _conns: set[ServerConnection] = field(default_factory=set)
     _server: Server | None = None
@@ -233,6 +236,8 @@ class RealtimeServer:
                         body = {"type": "broadcast", "event": event, "payload": payload, "meta": {"id": id_}}
                         with contextlib.suppress(ConnectionClosed):
                             await _send(channel.conn, channel.topic, "broadcast", body, None)
+                            if isinstance(payload, dict) and "seq" in payload:
+                                self.pushed[topic].append(int(payload["seq"]))
                 await asyncio.sleep(POLL)
 
     async def _expire(self) -> None:
