@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fakes.receiver import Receiver
+
 from .conftest import HELLO
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,7 @@ def start_service(pg_url: str, home: Path, extra_env: dict[str, str] | None = No
         "DATABASE_URL": pg_url,  # the test server, not a second embedded one
         "ORCHESTRATE_USE_MOCK": "1",
         "ORCHESTRATE_MOCK_DELAY": "0.05",
+        "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE": "1",  # webhooks to receivers on loopback
         **(extra_env or {}),
     }
     port = _free_port()
@@ -143,6 +146,49 @@ def test_submit_and_watch_use_the_saved_url_and_token(service: Service, tmp_path
     assert unknown.returncode == 2 and "not found" in unknown.stderr
     refused = service.cli("watch", queued.stdout.strip(), ORCHESTRATE_TOKEN="not-a-token")
     assert refused.returncode == 2 and "orchestrate token" in refused.stderr
+
+
+def test_deliveries_shows_every_attempt_and_redelivers(service: Service, tmp_path: Path) -> None:
+    receiver = Receiver().then(500)
+    try:
+        minted = service.cli("token")
+        assert minted.returncode == 0, minted.stderr
+        flow = tmp_path / "hello.yaml"
+        flow.write_text(HELLO)
+        submitted = service.cli("submit", str(flow), "--input", "who=hooks", "--webhook-url", receiver.url, "--no-watch")
+        assert submitted.returncode == 0, submitted.stderr
+        run_id = submitted.stdout.strip()
+        with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, timeout=30) as http:
+
+            def attempts() -> int:
+                items = http.get(f"/v1/runs/{run_id}/webhook-deliveries").json()["items"]
+                return sum(len(d["attempts"]) for d in items if d["status"] != "delivering")
+
+            deadline = time.monotonic() + 30
+            while attempts() < 1:
+                assert time.monotonic() < deadline, "the webhook was never attempted"
+                time.sleep(0.05)
+            shown = service.cli("deliveries", run_id)
+            assert shown.returncode == 0, shown.stderr
+            assert "run.succeeded" in shown.stdout and "pending" in shown.stdout and "answered 500" in shown.stdout and "500" in shown.stdout
+
+            redelivered = service.cli("deliveries", run_id, "--redeliver", "--json")
+            assert redelivered.returncode == 0 and "redelivery" in redelivered.stderr, redelivered.stderr
+            assert len(json.loads(redelivered.stdout)["items"]) == 2
+            while attempts() < 2:
+                assert time.monotonic() < deadline, "the redelivery was never attempted"
+                time.sleep(0.05)
+        assert [h["webhook-id"] for _, h, _ in receiver.requests] == [json.loads(redelivered.stdout)["items"][1]["webhook_id"]] * 2
+        final = service.cli("deliveries", run_id)
+        assert final.returncode == 0 and "succeeded (redelivery)" in final.stdout, final.stdout
+    finally:
+        receiver.stop()
+    unknown = service.cli("deliveries", "00000000-0000-4000-8000-000000000000")
+    assert unknown.returncode == 2 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
+    malformed = service.cli("deliveries", "not-a-run")
+    assert malformed.returncode == 2 and "Traceback" not in malformed.stderr
+    refused = service.cli("submit", str(flow), "--webhook-url", "http://169.254.169.254/", "--no-watch", "--input", "who=x")
+    assert refused.returncode == 2 and "cloud metadata" in refused.stderr
 
 
 def test_token_is_refused_for_a_hosted_project(service: Service) -> None:

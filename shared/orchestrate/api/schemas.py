@@ -7,9 +7,11 @@ import datetime as dt
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from ..engine.records import Mode, RunStatus, StepStatus
+from ..webhooks.ssrf import MAX_URL, UnsafeURL, parse_url
 
 T = TypeVar("T")
 MAX_SOURCE = 1024 * 1024
@@ -63,9 +65,23 @@ class Validation(BaseModel):
     errors: list[ErrorItem] = []
 
 
+def _webhook_url(value: str) -> str:
+    """The URL's form, strictly (the address is checked by the route: it needs DNS)."""
+    try:
+        parse_url(value)
+    except UnsafeURL as exc:
+        raise PydanticCustomError("webhook_url", exc.message) from None
+    return value
+
+
+WebhookURL = Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(_webhook_url)]
+
+
 class RunRequest(_In):
     inputs: dict[str, Any] = Field(default_factory=dict)
-    webhook_url: AnyHttpUrl | None = Field(None, description="Notified (Standard Webhooks) when the run ends")
+    webhook_url: WebhookURL | None = Field(
+        None, description="An http(s) URL on a public address, notified (Standard Webhooks) when the run ends; no credentials, no fragment"
+    )
     mode: Mode = Field(Mode.AUTO, description="`step` pauses after each step until told to go on")
 
 
@@ -140,6 +156,29 @@ class EventPage(BaseModel):
     next_after: int = Field(description="Pass as `after` to continue")
     run_status: RunStatus = Field(description="The run's status when the request began")
     finished: bool = Field(description="True when the run had finished: no events will follow these")
+
+
+class WebhookAttempt(BaseModel):
+    at: dt.datetime
+    status_code: int | None = Field(description="The receiver's HTTP status; null if none was received")
+    error: str | None = Field(description="Why the attempt failed; null if it succeeded")
+    next_attempt_at: dt.datetime | None = Field(description="When the next attempt was scheduled; null if none was")
+
+
+class WebhookDelivery(BaseModel):
+    id: UUID
+    webhook_id: UUID = Field(description="The `webhook-id` header; a redelivery repeats the original's")
+    redelivery: bool
+    event_type: str = Field(description="`run.succeeded`, `run.failed` or `run.cancelled`")
+    url: str
+    status: Literal["pending", "delivering", "succeeded", "failed"]
+    next_attempt_at: dt.datetime | None = Field(description="When a pending delivery is tried next")
+    created_at: dt.datetime
+    attempts: list[WebhookAttempt] = Field(description="Every attempt, oldest first")
+
+
+class WebhookDeliveries(BaseModel):
+    items: list[WebhookDelivery] = Field(description="The run's deliveries, newest first (at most 100)")
 
 
 class WebhookSecret(BaseModel):

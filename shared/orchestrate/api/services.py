@@ -36,6 +36,7 @@ class Services:
     store: PostgresStore
     engine: Engine
     workflows: Workflows
+    allow_private_webhooks: bool = False  # webhook URLs may name private addresses (local development)
 
 
 class NoModel:
@@ -68,7 +69,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
         webhooks = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
     try:
         engine = Engine(store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks)
-        yield Services(store, engine, Workflows(store))
+        yield Services(store, engine, Workflows(store), allow_private_webhooks=settings.webhook_allow_private)
     finally:
         await store.close()
 
@@ -103,7 +104,7 @@ async def local_stack(
     if sweep:
         tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
     try:
-        yield Services(store, engine, Workflows(store))
+        yield Services(store, engine, Workflows(store), allow_private_webhooks=allow_private_webhooks)
     finally:
         for task in tasks:
             task.cancel()
@@ -115,15 +116,16 @@ async def local_stack(
 
 async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
     from ..db.sweeper import sweep
-    from ..webhooks.deliveries import due_deliveries
 
     while True:
         try:
             report = await sweep(store, queue)
             if report.requeued:
                 log.info("re-enqueued %d stuck steps", report.requeued)
-            for delivery_id in await due_deliveries(store):
-                await webhooks.deliver(delivery_id)
         except Exception:
             log.exception("sweep failed; trying again in %.0fs", SWEEP_EVERY)
+        try:  # on its own: stuck steps and webhooks do not hold each other up
+            await webhooks.sweep(budget=SWEEP_EVERY)
+        except Exception:
+            log.exception("webhook sweep failed; trying again in %.0fs", SWEEP_EVERY)
         await asyncio.sleep(SWEEP_EVERY)

@@ -158,7 +158,7 @@ def _error(response: httpx.Response, file: str | None) -> OrchestrateError:
         return SpecError([Problem(e["path"], e["message"], e.get("line"), e.get("column")) for e in errors], file)
     if slug == "invalid-inputs" and errors:
         return InputError([e["message"] for e in errors])
-    if errors:
+    if errors and [e.get("message") for e in errors] != [detail]:  # not when the one error is the detail
         detail += ": " + "; ".join(f"{e['path']}: {e['message']}" if e.get("path") else e["message"] for e in errors)
     if response.status_code == 401:
         return ApiClientError(f"the API refused the token ({detail}): get one with `orchestrate token`, or set ORCHESTRATE_TOKEN")

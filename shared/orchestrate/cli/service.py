@@ -162,6 +162,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help="The workflow file.")],
     input: Annotated[list[str], typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = [],  # noqa: B006
     mode: Annotated[str, typer.Option(help="auto, or step (pause after each step).")] = "auto",
+    webhook_url: Annotated[str | None, typer.Option("--webhook-url", help="Notify this URL when the run ends (Standard Webhooks).")] = None,
     watch_run: Annotated[bool, typer.Option("--watch/--no-watch", help="Follow the run until it ends.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the finished run as JSON on stdout.")] = False,
     url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
@@ -175,7 +176,8 @@ def submit(
         plan = load_workflow(file)  # every problem at once, before the network
         inputs = parse_pairs(plan.workflow, input)
         client = ApiClient.from_settings(Settings.from_env(), url)
-        run = client.request("POST", "/v1/runs", json={"source": read_text(file), "inputs": inputs, "mode": mode}, file=str(file))
+        body = {"source": read_text(file), "inputs": inputs, "mode": mode} | ({"webhook_url": webhook_url} if webhook_url else {})
+        run = client.request("POST", "/v1/runs", json=body, file=str(file))
         err.print(f"run [bold]{run['id']}[/] queued on {escape(client.url)}", highlight=False)
         if not watch_run:
             print(run["id"])
@@ -218,5 +220,7 @@ def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the service commands to the main CLI."""
-    for command in (serve, token, submit, watch):
+    from .deliveries import deliveries
+
+    for command in (serve, token, submit, watch, deliveries):
         app.command()(command)

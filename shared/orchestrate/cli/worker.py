@@ -64,10 +64,9 @@ def worker(
 async def _sweep(runtime: Any) -> None:
     """The scheduled sweeper's work; without a webhook queue, due webhooks go out inline."""
     from ..aws.sweeper import sweep_once
-    from ..webhooks.deliveries import deliver, due_deliveries
+    from ..webhooks.deliveries import deliver_due
 
     await sweep_once(runtime)
     if not runtime.settings.webhook_queue_url:
         engine = await runtime.engine()
-        for delivery_id in await due_deliveries(engine.store):
-            await deliver(engine.store, delivery_id, allow_private=runtime.settings.webhook_allow_private)
+        await deliver_due(engine.store, allow_private=runtime.settings.webhook_allow_private)

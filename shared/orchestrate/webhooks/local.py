@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from ..db.store import PostgresStore
-from .deliveries import deliver, deliveries_of_run
+from .deliveries import deliver, deliver_due, deliveries_of_run
 
 log = logging.getLogger("orchestrate.webhooks")
 
@@ -33,6 +33,13 @@ class InlineWebhooks:
     async def deliver(self, delivery_id: str) -> None:
         result = await deliver(self.store, delivery_id, allow_private=self.allow_private)
         log.info("webhook %s: %s", delivery_id, result.status)
+
+    async def sweep(self, *, budget: float | None = None) -> None:
+        """Send what is due (retries, lapsed leases), in turns across owners."""
+        results = await deliver_due(self.store, allow_private=self.allow_private, budget=budget)
+        done = [r for r in results if r.status != "skipped"]
+        if done:
+            log.info("webhook sweep: %d attempted, %d succeeded", len(done), sum(r.status == "succeeded" for r in done))
 
     async def drain(self) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""

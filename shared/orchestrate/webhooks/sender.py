@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .ssrf import UnsafeURL, resolve
+from .ssrf import LookupFailed, Resolver, UnsafeURL, resolve
 
 TIMEOUT = 10.0
 MAX_RESPONSE = 64 * 1024
@@ -21,8 +21,14 @@ class Attempt:
     error: str | None
     retryable: bool  # False for a URL we will never send to
 
-    def to_dict(self, at: dt.datetime) -> dict[str, Any]:
-        return {"at": at.isoformat(), "ok": self.ok, "status_code": self.status_code, "error": self.error}
+    def to_dict(self, at: dt.datetime, next_attempt_at: dt.datetime | None) -> dict[str, Any]:
+        return {
+            "at": at.isoformat(),
+            "ok": self.ok,
+            "status_code": self.status_code,
+            "error": self.error,
+            "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+        }
 
 
 def signed_headers(secret: str, message_id: str, payload: str, at: dt.datetime) -> dict[str, str]:
@@ -38,20 +44,24 @@ def signed_headers(secret: str, message_id: str, payload: str, at: dt.datetime) 
     }
 
 
-async def send(url: str, payload: dict[str, Any], *, secret: str, message_id: str, allow_private: bool = False) -> Attempt:
+async def send(
+    url: str, payload: dict[str, Any], *, secret: str, message_id: str, allow_private: bool = False, resolver: Resolver | None = None
+) -> Attempt:
     import httpx
 
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     try:
-        target = await resolve(url, allow_private=allow_private)
+        target = await resolve(url, allow_private=allow_private, resolver=resolver)
     except UnsafeURL as exc:
         return Attempt(False, None, exc.message, retryable=False)
+    except LookupFailed as exc:  # DNS may answer later
+        return Attempt(False, None, exc.message, retryable=True)
     headers = signed_headers(secret, message_id, body, dt.datetime.now(dt.UTC)) | {"host": target.host}
     try:
         # httpx's timeout bounds each read; this bounds the whole exchange (a receiver
         # dribbling one byte at a time must not hold the sender).
         async with asyncio.timeout(TIMEOUT), httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, trust_env=False) as client:
-            request = client.build_request("POST", target.url, content=body.encode(), headers=headers, extensions={"sni_hostname": target.host.split(":")[0]})
+            request = client.build_request("POST", target.url, content=body.encode(), headers=headers, extensions={"sni_hostname": target.server_name})
             response = await client.send(request, stream=True)
             try:
                 read = 0

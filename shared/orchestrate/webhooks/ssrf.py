@@ -1,72 +1,302 @@
-"""Where a webhook may go: http(s) only, and never to private, loopback, link-local,
-multicast or reserved addresses (unless a setting allows them, for local development).
-The host is resolved once, checked, and the connection goes to that checked address,
-so a DNS answer cannot change between the check and the connection."""
+"""Where a webhook may go: http(s) only, a real host, no credentials, and never to
+private, loopback, link-local, metadata, multicast or reserved addresses (unless a
+setting allows private ones, for local development).
+
+Checked twice. When a run is created (``check_target``): the URL strictly, an address
+written in it, and what its host resolves to now, so a mistake is a 422 at once. When
+the webhook is sent (``resolve``): the host is resolved again (DNS changes), checked,
+and the connection goes to that checked address, so a DNS answer cannot change between
+the check and the connection. Lookups run in a few threads of their own, bounded in
+number and in time, never on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import OrchestrateError
 
+MAX_URL = 2048
+CREATE_LOOKUP_TIMEOUT = 2.0  # seconds a run's creation waits for DNS before leaving it to delivery
+SEND_LOOKUP_TIMEOUT = 5.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[str]]]  # host, port -> addresses
+
 
 class UnsafeURL(OrchestrateError):
+    """A webhook URL that is never sent to (its form or its address)."""
+
     type = "unsafe-webhook-url"
+
+
+class LookupFailed(OrchestrateError):
+    """The host's addresses could not be found. ``missing``: the name does not exist
+    (or has no address); otherwise the lookup failed or timed out, and may work later."""
+
+    type = "unresolvable-webhook-url"
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class WebhookURL:
+    scheme: str
+    host: str  # lower-case ASCII (IDNA), no brackets, no trailing dot
+    port: int
+    explicit_port: bool
+    address: IPAddress | None  # the host is this address literal
 
 
 @dataclass(frozen=True)
 class Target:
     url: str  # the URL with the checked IP in place of the host
-    host: str  # the original host: the Host header and the TLS server name
+    host: str  # the Host header: the original host (and port, if given)
+    server_name: str  # the TLS server name
     address: str
 
 
-def check_url_syntax(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port of a webhook URL, or UnsafeURL saying what is wrong."""
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# A host whose last label is a number is an IPv4 address to URL parsers and resolvers
+# (WHATWG URL, inet_aton): 2130706433, 0x7f000001, 0177.0.0.1 and 127.1 all mean 127.0.0.1.
+_NUMERIC = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
+_LOOPBACK_NAMES = ("localhost",)  # RFC 6761: localhost and *.localhost are always loopback
+_PRIVATE_SUFFIXES = ("internal", "local", "localdomain", "home.arpa", "lan", "intranet", "corp")
+# Cloud instance metadata: refused even where private addresses are allowed.
+_METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix carries a public IPv4
+_ULA = ipaddress.ip_network("fc00::/7")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def parse_url(url: str) -> WebhookURL:
+    """The webhook URL's parts, checked strictly; UnsafeURL names what is wrong."""
+    if len(url) > MAX_URL:
+        raise UnsafeURL(f"webhook URL is {len(url)} characters long; at most {MAX_URL} are allowed")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise UnsafeURL("webhook URL must not contain spaces or control characters")
+    if "\\" in url:
+        raise UnsafeURL("webhook URL must not contain a backslash")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UnsafeURL(f"webhook URL is malformed: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeURL(f"webhook URL must use http or https, not {parts.scheme or 'nothing'!r}")
+    if parts.scheme not in ("http", "https") or not url.lower().startswith(f"{parts.scheme}://"):
+        raise UnsafeURL(f"webhook URL must start with http:// or https://, not {url[:12]!r}")
+    if "@" in parts.netloc:
+        raise UnsafeURL("webhook URL must not carry credentials (user:password@)")
+    if "#" in url:
+        raise UnsafeURL("webhook URL must not have a fragment (#...): it is never sent")
     if not parts.hostname:
         raise UnsafeURL("webhook URL has no host")
-    if parts.username or parts.password:
-        raise UnsafeURL("webhook URL must not carry credentials")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    if port == 0:
+        raise UnsafeURL("webhook URL port must be between 1 and 65535")
+    default = 443 if parts.scheme == "https" else 80
+    host = parts.hostname
+    if parts.netloc.startswith("["):
+        try:
+            return WebhookURL(parts.scheme, host, port or default, port is not None, ipaddress.IPv6Address(host))
+        except ValueError:
+            raise UnsafeURL(f"webhook URL host [{host}] is not an IPv6 address") from None
+    host = _ascii_host(host)
+    last = host.rsplit(".", 1)[-1]
+    if _NUMERIC.fullmatch(last):
+        try:
+            address: IPAddress | None = ipaddress.IPv4Address(host)
+        except ValueError:
+            raise UnsafeURL(_odd_ipv4(host)) from None
+    else:
+        address = None
+    return WebhookURL(parts.scheme, host, port or default, port is not None, address)
 
 
-def _allowed(address: str, allow_private: bool) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        # IPv4 inside IPv6 (mapped, 6to4, Teredo) is judged by the IPv4 address it carries.
-        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
-        if any(e is not None for e in embedded):
-            return all(_allowed(str(e), allow_private) for e in embedded if e is not None)
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return False
-    if allow_private:
-        return True
-    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local)
+def _ascii_host(host: str) -> str:
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UnsafeURL(f"webhook URL host {host!r} is not a valid host name") from None
+    if len(name) > 253:
+        raise UnsafeURL(f"webhook URL host is {len(name)} characters long; a host name has at most 253")
+    for label in name.split("."):
+        if len(label) > 63:
+            raise UnsafeURL(f"webhook URL host has a label of {len(label)} characters; a label has at most 63")
+        if not _LABEL.fullmatch(label):
+            raise UnsafeURL(f"webhook URL host {host!r} is not a valid host name (label {label!r})")
+    return name
 
 
-async def resolve(url: str, *, allow_private: bool = False) -> Target:
-    scheme, host, port = check_url_syntax(url)
+def _odd_ipv4(host: str) -> str:
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UnsafeURL(f"cannot resolve webhook host {host!r}: {exc.strerror}") from None
-    addresses = [str(info[4][0]) for info in infos]
-    refused = [a for a in addresses if not _allowed(a, allow_private)]
-    if refused or not addresses:
-        raise UnsafeURL(f"webhook host {host!r} resolves to a non-public address ({', '.join(refused or addresses)})")
+        meaning = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return f"webhook URL host {host!r} is not a valid IPv4 address"
+    return f"webhook URL host {host!r} is the IPv4 address {meaning} in a non-standard form; write it as {meaning}"
+
+
+def refusal(ip: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why a webhook may not go to ``ip`` ("a loopback address"), or None if it may."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 carried in IPv6 (mapped, NAT64, 6to4, Teredo) is judged by the IPv4 address.
+        carried: list[tuple[str, ipaddress.IPv4Address]] = []
+        if ip.ipv4_mapped is not None:
+            carried.append(("an IPv4-mapped address", ip.ipv4_mapped))
+        if ip in _NAT64:
+            carried.append(("a NAT64 address", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        if ip.sixtofour is not None:
+            carried.append(("a 6to4 address", ip.sixtofour))
+        if ip.teredo is not None:
+            carried.extend(("a Teredo address", v4) for v4 in ip.teredo)
+        for kind, v4 in carried:
+            reason = refusal(v4, allow_private=allow_private)
+            if reason is not None:
+                return f"{kind} carrying {v4}, {reason}"
+        if carried:
+            return None
+    if ip in _METADATA:
+        return "a cloud metadata address"
+    if ip.is_loopback:  # before "reserved": ::1 lies in ::/8
+        return None if allow_private else "a loopback address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_reserved or ip == ipaddress.IPv4Address("255.255.255.255"):
+        return "a reserved address"
+    if allow_private:
+        return None
+    if ip.is_link_local:
+        return "a link-local address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "a site-local address"
+    if ip in _ULA:
+        return "a unique local (private) address"
+    if ip in _SHARED:
+        return "a shared (carrier-grade NAT) address"
+    if ip.is_private or not ip.is_global:
+        return "a private address"
+    return None
+
+
+def _name_refusal(host: str) -> str | None:
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return "a loopback name"
+    if any(host == s or host.endswith("." + s) for s in _PRIVATE_SUFFIXES):
+        return "a private-use name"
+    if "." not in host:
+        return "a single-label name (resolved by the local network)"
+    return None
+
+
+class Lookups:
+    """A Resolver: getaddrinfo in a few threads of our own, so a slow resolver ties up
+    these, not the event loop nor its default executor, and never more than ``slots``
+    lookups at once (one more fails at once instead of queueing)."""
+
+    def __init__(self, slots: int, getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook-dns")
+        self._getaddrinfo = getaddrinfo
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        if not self._slots.acquire(blocking=False):
+            raise LookupFailed(f"could not look up webhook host {host!r} now (too many lookups in progress)")
+        try:
+            future = self._pool.submit(self._lookup, host, port)
+        except BaseException:
+            self._slots.release()
+            raise
+        # Released when the lookup ends, not when its caller stops waiting (a timeout).
+        future.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.wrap_future(future)
+
+    def _lookup(self, host: str, port: int) -> list[str]:
+        try:
+            infos = self._getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            missing = exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
+            detail = "no such name" if missing else exc.strerror
+            raise LookupFailed(f"webhook host {host!r} does not resolve ({detail})", missing=missing) from None
+        except (UnicodeError, OSError) as exc:
+            raise LookupFailed(f"webhook host {host!r} does not resolve ({type(exc).__name__})") from None
+        return [str(info[4][0]) for info in infos]
+
+
+# One for run creation (any tenant can make many), one for sending: neither starves the other.
+_AT_CREATION = Lookups(8)
+_AT_SEND = Lookups(8)
+
+
+async def _addresses(resolver: Resolver, host: str, port: int, timeout: float) -> list[str]:
+    try:
+        async with asyncio.timeout(timeout):
+            addresses = await resolver(host, port)
+    except TimeoutError:
+        raise LookupFailed(f"webhook host {host!r} did not resolve within {timeout:g}s") from None
+    if not addresses:
+        raise LookupFailed(f"webhook host {host!r} does not resolve (no address)", missing=True)
+    return addresses
+
+
+def _judge(target: WebhookURL, allow_private: bool) -> None:
+    """Refuse an address literal or a name that is not public, before any lookup."""
+    if target.address is not None:
+        reason = refusal(target.address, allow_private=allow_private)
+        if reason is not None:
+            raise UnsafeURL(f"webhook host {target.host} is not public: {reason}")
+    elif not allow_private and (reason := _name_refusal(target.host)) is not None:
+        raise UnsafeURL(f"webhook host {target.host!r} is not public: {reason}")
+
+
+def _not_public(host: str) -> UnsafeURL:
+    # Never name the address: it would tell a tenant what an internal name points to.
+    return UnsafeURL(f"webhook host {host!r} resolves to an address that is not public")
+
+
+async def check_target(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> None:
+    """At run creation: UnsafeURL if the URL may never be sent to, LookupFailed (missing)
+    if its host does not exist. A lookup that fails otherwise or takes longer than
+    CREATE_LOOKUP_TIMEOUT passes: the check when sending decides then."""
+    target = parse_url(url)
+    _judge(target, allow_private)
+    if target.address is not None:
+        return
+    try:
+        addresses = await _addresses(resolver or _AT_CREATION, target.host, target.port, CREATE_LOOKUP_TIMEOUT)
+    except LookupFailed as exc:
+        if exc.missing:
+            raise
+        return
+    if any(refusal(ipaddress.ip_address(a), allow_private=allow_private) for a in addresses):
+        raise _not_public(target.host)
+
+
+async def resolve(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> Target:
+    """When sending: the checked address to connect to. UnsafeURL: never send there;
+    LookupFailed: the host could not be resolved now (try again later)."""
+    target = parse_url(url)
+    _judge(target, allow_private)
+    if target.address is not None:
+        addresses = [str(target.address)]
+    else:
+        addresses = await _addresses(resolver or _AT_SEND, target.host, target.port, SEND_LOOKUP_TIMEOUT)
+    if any(refusal(ipaddress.ip_address(a), allow_private=allow_private) for a in addresses):
+        raise _not_public(target.host)
     address = addresses[0]
-    netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    netloc = f"[{address}]:{target.port}" if ":" in address else f"{address}:{target.port}"
     parts = urlsplit(url)
-    target = parts._replace(netloc=netloc).geturl()
-    return Target(target, host if parts.port is None else f"{host}:{port}", address)
+    host = f"[{target.host}]" if target.address is not None and target.address.version == 6 else target.host
+    header = f"{host}:{target.port}" if target.explicit_port else host
+    return Target(parts._replace(netloc=netloc).geturl(), header, target.host, address)

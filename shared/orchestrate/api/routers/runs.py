@@ -16,6 +16,7 @@ from ...engine.records import RunState, RunStatus
 from ...spec import Plan, resolve_inputs
 from ...settings import Settings
 from ...spec.plan import build
+from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
 from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..problems import ApiProblem
@@ -50,6 +51,8 @@ async def _start(
     svc: Services, user: User, plan: Plan, body: RunRequest, workflow_id: str | None, key: str | None, response: Response
 ) -> dict[str, Any]:
     inputs = resolve_inputs(plan.workflow, body.inputs)
+    if body.webhook_url:
+        await _check_webhook(body.webhook_url, svc.allow_private_webhooks)
     run_id = str(uuid.uuid4())
     try:
         run = await svc.engine.start(
@@ -59,7 +62,7 @@ async def _start(
             owner_id=user.id,
             workflow_id=workflow_id,
             mode=body.mode,
-            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            webhook_url=body.webhook_url,
             idempotency_key=key,
             request_hash=request_hash(body.model_dump(mode="json"), workflow_id) if key else None,
         )
@@ -69,6 +72,16 @@ async def _start(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/runs/{run.id}"
     return run_body(run)
+
+
+async def _check_webhook(url: str, allow_private: bool) -> None:
+    """Refuse a webhook URL that could never be delivered, naming why. Sending checks
+    again (DNS changes); a lookup that cannot finish in time is left to that check."""
+    try:
+        await check_target(url, allow_private=allow_private)
+    except (UnsafeURL, LookupFailed) as exc:
+        error = {"path": "body.webhook_url", "message": exc.message, "line": None, "column": None}
+        raise ApiProblem(422, exc.type, exc.message, errors=[error]) from None
 
 
 @router.post("/v1/workflows/{workflow_id}/runs", status_code=202, response_model=Run, tags=["workflows"], responses=problems(404, 409))
