@@ -157,12 +157,12 @@ async def store_export(run_id: UUID, body: ExportRequest, request: Request, user
     from ...export import MEDIA_TYPES
     from ...storage import StorageUnavailable, object_key
 
+    run, name, text = await _export(svc, user, run_id, body.format)  # another user's run: 404 first
     settings: Settings = request.app.state.settings
     if not settings.stores_exports:
         raise ApiProblem(
             400, "storage-not-configured", f"this service stores no exports: download the file with GET /v1/runs/{run_id}/export"
         )
-    run, name, text = await _export(svc, user, run_id, body.format)
     key = object_key(user.id, str(run["id"]), body.format)
     try:
         stored = await asyncio.to_thread(_storage(request).save, key, text.encode(), MEDIA_TYPES[body.format], name)
