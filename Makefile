@@ -39,7 +39,7 @@ test: $(STAMP) ui
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency studio
+BENCHMARKS := engine_overhead store_overhead throughput cold_start api_latency template_render studio
 
 bench: $(STAMP) ui
 	for b in $(BENCHMARKS); do $(BIN)/python bench/$$b.py || exit 1; echo; done

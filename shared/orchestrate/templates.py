@@ -1,35 +1,37 @@
 """Prompt templates and ``when`` conditions: Jinja2 in a sandbox, strict undefined.
 
 Static analysis (``references``) finds what a template reads so the spec can check
-references and derive dependencies before anything runs; rendering happens per step."""
+references and derive dependencies before anything runs; rendering happens per step,
+in a worker thread (``render_async``), never on the event loop: a render may use up to
+a second of CPU (see ``sandbox``)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
+import jinja2
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
 
 from .errors import TemplateError
 from .sandbox import MAX_TEXT, BoundedSandbox, budget
 
 MAX_RENDERED = MAX_TEXT
+T = TypeVar("T")
 
-
-def _finalize(value: Any) -> Any:
-    # Structured values (arrays, objects) render as JSON, not as Python reprs.
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, SimpleNamespace):
-        return json.dumps(vars(value), ensure_ascii=False, default=lambda o: vars(o))
-    return value
-
-
-_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True)
+# Structured values (arrays, objects) render as JSON, not as Python reprs (the sandbox's
+# finalize); autoescape is off: a prompt is not HTML.
+_ENV = BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True)
+# What a render can raise because of what the template says (not because of a bug).
+_TEMPLATE_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError, AssertionError, RecursionError)
+# Renders are CPU-bound and hold the GIL in turns: two threads are plenty, and a
+# separate pool keeps them from queueing behind (or in front of) other blocking work.
+_RENDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="orchestrate-render")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ def _parse(source: str, expression: bool) -> nodes.Node:
 
 def _assigned_names(tree: nodes.Node) -> set[str]:
     names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    names |= {m.name for m in tree.find_all(nodes.Macro)}
+    if any(True for _ in tree.find_all(nodes.For)):
+        names.add("loop")
+    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
+        names |= {"caller", "varargs", "kwargs"}
     return names
 
 
@@ -155,8 +162,10 @@ def render(source: str, context: dict[str, Any]) -> str:
     try:
         with budget():
             text: str = _compiled(source).render(context)
-    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+    except _TEMPLATE_FAILURES as exc:
         raise TemplateError(f"cannot render prompt: {exc}") from None
+    except MemoryError:
+        raise TemplateError("cannot render prompt: the machine ran out of memory") from None
     if len(text) > MAX_RENDERED:
         raise TemplateError("rendered prompt is larger than 1 MiB")
     return text
@@ -167,8 +176,24 @@ def evaluate(expression: str, context: dict[str, Any]) -> bool:
     try:
         with budget():
             return bool(_compiled_expression(expression)(**context))
-    except (UndefinedError, SecurityError, TemplateSyntaxError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+    except _TEMPLATE_FAILURES as exc:
         raise TemplateError(f"cannot evaluate when: {exc}") from None
+    except MemoryError:
+        raise TemplateError("cannot evaluate when: the machine ran out of memory") from None
+
+
+async def in_render_thread(work: Callable[..., T], *args: Any) -> T:
+    """Run template work (a render, a decision that evaluates ``when:``) in the render
+    threads, so the event loop (the API, other steps) stays responsive meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(_RENDERS, work, *args)
+
+
+async def render_async(source: str, context: dict[str, Any]) -> str:
+    return await in_render_thread(render, source, context)
+
+
+async def evaluate_async(expression: str, context: dict[str, Any]) -> bool:
+    return await in_render_thread(evaluate, expression, context)
 
 
 def namespace(values: dict[str, Any]) -> SimpleNamespace:

@@ -19,7 +19,7 @@ from ..llm.retry import complete_with_retries
 from ..spec import Plan, build
 from ..spec.model import OutputSpec
 from ..spec.plan import StepPlan
-from ..templates import render
+from ..templates import in_render_thread, render_async
 from . import decide
 from .queue import Queue
 from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus
@@ -65,7 +65,8 @@ class Engine:
         ``idempotency_key`` returns the earlier run (see ``Store.create_run``)."""
         from ..spec import dump_spec
 
-        steps, transition = decide.start(plan, inputs)
+        # Root steps' `when:` is evaluated here: off the event loop, in the render threads.
+        steps, transition = await in_render_thread(decide.start, plan, inputs)
         run = RunState(
             id=run_id or str(uuid.uuid4()),
             spec=dump_spec(plan),
@@ -147,11 +148,27 @@ class Engine:
             await self.queue.send([StepMessage(run_id, sid) for sid in step_ids], delay)
 
     async def _execute(self, plan: Plan, claim: Claim) -> Outcome:
+        """Run a claimed step. Whatever happens ends in an outcome to record: a step is
+        never left running until its lease lapses, to be claimed and crash again."""
+        where = f"{claim.run.id}/{claim.step_id} attempt {claim.attempt}"
+        try:
+            outcome = await self._attempt(plan, claim)
+        except (MemoryError, RecursionError) as exc:
+            log.error("step %s failed: %s", where, type(exc).__name__)
+            return Failure(ErrorInfo("step-crashed", f"the step failed: {type(exc).__name__}", claim.step_id))
+        except Exception:
+            log.exception("step %s failed unexpectedly", where)  # a bug: keep the traceback
+            return Failure(ErrorInfo("internal-error", "the step failed unexpectedly; the error was logged", claim.step_id))
+        if isinstance(outcome, Failure) and outcome.error.type == "template-error":
+            log.info("step %s failed: %s", where, outcome.error.message)
+        return outcome
+
+    async def _attempt(self, plan: Plan, claim: Claim) -> Outcome:
         sp = plan.steps[claim.step_id]
         run = claim.run
         prompt: str | None = None
         try:
-            prompt = render(sp.step.prompt, decide.prompt_context(plan, claim.step_id, run.inputs, run.steps))
+            prompt = await render_async(sp.step.prompt, decide.prompt_context(plan, claim.step_id, run.inputs, run.steps))
             request = self._request(plan, sp, prompt, run.steps)
             started = time.perf_counter()
             completion = await complete_with_retries(self.provider, request, timeout=sp.step.timeout)
