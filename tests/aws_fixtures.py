@@ -1,5 +1,5 @@
-"""A local SQS for the tests: moto's server in a subprocess on loopback, spoken to
-by the real boto3 client."""
+"""A local SQS (and S3) for the tests: moto's server in a subprocess on loopback,
+spoken to by the real boto3 client."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def sqs_endpoint() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(sqs_endpoint: str) -> str:
+    """A local S3 (Supabase Storage's S3-compatible endpoint in the tests): moto's
+    server answers every service it mocks on the one port."""
+    return sqs_endpoint
 
 
 @pytest.fixture

@@ -28,6 +28,15 @@ class Settings:
     # Supabase Auth: the legacy HS256 secret and/or the project URL (for its JWKS)
     supabase_url: str | None = None
     supabase_jwt_secret: str | None = None
+    # Public: clients subscribe to Realtime with it (never a secret key)
+    supabase_publishable_key: str | None = None
+    # Stored exports: a Supabase Storage bucket through its S3-compatible endpoint
+    storage_s3_endpoint: str | None = None
+    storage_bucket: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: str | None = None
+    storage_region: str | None = None
+    storage_url_ttl: int = 3600  # seconds a download URL stays valid
     # Queues (SQS URLs); no URL means the in-process queue
     step_queue_url: str | None = None
     webhook_queue_url: str | None = None
@@ -40,6 +49,11 @@ class Settings:
     # Clients of a running service (orchestrate submit / watch)
     api_url: str = "http://127.0.0.1:8000"
     api_token: str | None = None
+
+    @property
+    def stores_exports(self) -> bool:
+        """True when a Storage bucket and its S3 keys are configured."""
+        return bool(self.storage_s3_endpoint and self.storage_bucket and self.storage_access_key_id and self.storage_secret_access_key)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -63,6 +77,13 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             supabase_url=(env.get("SUPABASE_URL") or "").rstrip("/") or None,
             supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET") or None,
+            supabase_publishable_key=env.get("SUPABASE_PUBLISHABLE_KEY") or env.get("SUPABASE_ANON_KEY") or None,
+            storage_s3_endpoint=(env.get("ORCHESTRATE_STORAGE_S3_ENDPOINT") or "").rstrip("/") or None,
+            storage_bucket=env.get("ORCHESTRATE_STORAGE_BUCKET") or None,
+            storage_access_key_id=env.get("ORCHESTRATE_STORAGE_ACCESS_KEY_ID") or None,
+            storage_secret_access_key=env.get("ORCHESTRATE_STORAGE_SECRET_ACCESS_KEY") or None,
+            storage_region=env.get("ORCHESTRATE_STORAGE_REGION") or None,
+            storage_url_ttl=min(max(int(_seconds(env, "ORCHESTRATE_STORAGE_URL_TTL", 3600)), 60), 7 * 24 * 3600),  # S3 allows 7 days
             step_queue_url=env.get("ORCHESTRATE_STEP_QUEUE_URL") or None,
             webhook_queue_url=env.get("ORCHESTRATE_WEBHOOK_QUEUE_URL") or None,
             sqs_endpoint_url=env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL") or None,

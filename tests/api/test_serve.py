@@ -47,7 +47,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def service(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    home = tmp_path_factory.mktemp("serve-home")
+    yield from start_service(pg_url, tmp_path_factory.mktemp("serve-home"))
+
+
+def start_service(pg_url: str, home: Path, extra_env: dict[str, str] | None = None) -> Iterator[Service]:
+    """`orchestrate serve` on ``pg_url`` in a subprocess until the generator is closed."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATE_", "SUPABASE_", "DATABASE_", "OPENAI_"))}
     env = {
         **base,
@@ -57,6 +61,7 @@ def service(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "ORCHESTRATE_USE_MOCK": "1",
         "ORCHESTRATE_MOCK_DELAY": "0.05",
         "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE": "1",  # webhooks to receivers on loopback
+        **(extra_env or {}),
     }
     port = _free_port()
     log = home / "serve.log"

@@ -56,6 +56,8 @@ async def test_another_users_ids_answer_404_and_change_nothing(client: httpx.Asy
         ("GET", f"/v1/runs/{done}/export?format=json", {}),
         ("GET", f"/v1/runs/{done}/webhook-deliveries", {}),
         ("POST", f"/v1/runs/{done}/webhook-deliveries/redeliver", {}),
+        ("GET", f"/v1/runs/{done}/export?format=md", {}),
+        ("POST", f"/v1/runs/{done}/export", {"json": {"format": "md", "store": True}}),
         *[("POST", f"/v1/runs/{rid}/{action}", {}) for rid in (done, paused) for action in ("pause", "resume", "step", "cancel", "retry")],
     ]
     for method, url, kwargs in attempts:

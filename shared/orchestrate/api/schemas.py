@@ -227,3 +227,31 @@ class Template(BaseModel):
 
 class TemplateList(BaseModel):
     items: list[Template]
+
+
+class SupabaseProject(BaseModel):
+    url: str = Field(description="The project URL (Auth, Realtime and Storage live under it)")
+    publishable_key: str = Field(description="The publishable (anon) key: public by design, never a secret key")
+
+
+class PublicConfig(BaseModel):
+    """What a client needs before signing in. Never holds a secret."""
+
+    auth_mode: str = Field(description="`local` (one-time sign-in links, development tokens) or `supabase` (Supabase Auth)")
+    supabase: SupabaseProject | None = Field(None, description="Present when the project URL and publishable key are configured")
+    realtime: bool = Field(description="Run progress is broadcast on the private Realtime topic `run:<run_id>`")
+    stored_exports: bool = Field(description="`POST /v1/runs/{id}/export` with `store: true` saves to Supabase Storage")
+
+
+class ExportRequest(_In):
+    format: Literal["json", "md"] = Field("json", description="`json` (the run as the API shows it) or `md` (a report)")
+    # Only `true`: the file itself is `GET /v1/runs/{id}/export` (one way to download)
+    store: Literal[True] = Field(True, description="Save the file in Supabase Storage and answer with a download URL")
+
+
+class StoredExport(BaseModel):
+    url: str = Field(description="A time-limited download URL of the stored file")
+    expires_at: dt.datetime
+    key: str = Field(description="The object's key in the bucket: `<user_id>/runs/<run_id>.<ext>`")
+    format: Literal["json", "md"]
+    bytes: int

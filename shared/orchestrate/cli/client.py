@@ -5,18 +5,22 @@ ORCHESTRATE_TOKEN), or the config file ``serve`` and ``token`` write."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..engine.records import Event
 from ..errors import InputError, OrchestrateError, Problem, SpecError
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from .live import RealtimeConfig
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 POLL_WAIT = 20  # seconds per long-poll of the events endpoint
@@ -61,6 +65,7 @@ def api_url(settings: Settings, url: str | None = None) -> str:
 class ApiClient:
     def __init__(self, url: str, token: str | None, *, timeout: float = POLL_WAIT + 15) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
@@ -84,7 +89,56 @@ class ApiClient:
         raise _error(response, file)
 
     def watch(self, run_id: str, on_event: Callable[[Event], None]) -> dict[str, Any]:
-        """Follow the run's events until it has finished; return the finished run."""
+        """Follow the run's events until it has finished; return the finished run.
+        Pushed through Supabase Realtime when the service broadcasts (``/v1/config``),
+        else long-polled."""
+        realtime = self.realtime()
+        if realtime is not None and self.token:
+            from .live import LiveRefused, LiveUnavailable
+
+            try:
+                asyncio.run(self._follow_live(realtime, run_id, self.token, on_event))
+                return self.request("GET", f"/v1/runs/{run_id}")  # type: ignore[no-any-return]
+            except LiveRefused as exc:
+                raise ApiClientError(str(exc)) from None
+            except LiveUnavailable:
+                pass  # nothing shown yet: long-poll instead
+        return self._poll(run_id, on_event)
+
+    def realtime(self) -> RealtimeConfig | None:
+        """The project's Realtime, when the service says it broadcasts run progress."""
+        from .live import RealtimeConfig
+
+        try:
+            config = self.request("GET", "/v1/config")
+            project = config["supabase"] if config.get("realtime") else None
+            return RealtimeConfig(str(project["url"]).rstrip("/"), str(project["publishable_key"])) if project else None
+        except (OrchestrateError, KeyError, TypeError, AttributeError):
+            return None  # an older server, or none of it configured: long-poll
+
+    async def _follow_live(self, realtime: RealtimeConfig, run_id: str, token: str, on_event: Callable[[Event], None]) -> None:
+        from .live import follow, page_fetcher
+
+        current = {"token": token}
+
+        async def fresh_token() -> str | None:
+            # A token saved meanwhile (`orchestrate token`, a sign-in) replaces ours.
+            saved = read_config().get("token")
+            if isinstance(saved, str) and saved and saved != current["token"]:
+                current["token"] = saved
+                return saved
+            return None
+
+        async with httpx.AsyncClient(base_url=self.url, timeout=self.http.timeout) as http:
+            fetch = page_fetcher(http, run_id, lambda: {"Authorization": f"Bearer {current['token']}"})
+            try:
+                await follow(realtime, run_id, token, fetch, on_event, fresh_token=fresh_token)
+            except httpx.HTTPStatusError as exc:
+                raise _error(exc.response, None) from None
+            except httpx.TransportError as exc:
+                raise ApiClientError(f"cannot reach the Orchestrate API at {self.url} ({type(exc).__name__})") from None
+
+    def _poll(self, run_id: str, on_event: Callable[[Event], None]) -> dict[str, Any]:
         after = 0
         while True:
             page = self.request("GET", f"/v1/runs/{run_id}/events", params={"after": after, "wait": POLL_WAIT})
@@ -93,7 +147,6 @@ class ApiClient:
             after = page["next_after"]
             if page["finished"]:
                 return self.request("GET", f"/v1/runs/{run_id}")  # type: ignore[no-any-return]
-
 
 def _error(response: httpx.Response, file: str | None) -> OrchestrateError:
     try:

@@ -5,24 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from ...engine.decide import Action
 from ...engine.records import RunState, RunStatus
 from ...spec import Plan, resolve_inputs
+from ...settings import Settings
 from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
 from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
-from ..schemas import IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary
+from ..schemas import ExportRequest, IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary, StoredExport
 from ..services import Services
 from ._docs import problems
 from .workflows import parse_source, stored_plan
+
+if TYPE_CHECKING:
+    from ...storage import ExportStorage
 
 router = APIRouter(tags=["runs"], route_class=StrictJsonRoute)
 
@@ -135,15 +139,57 @@ async def get_run(run_id: UUID, user: CurrentUser, svc: Svc) -> dict[str, Any]:
 async def export_run(run_id: UUID, user: CurrentUser, svc: Svc, format: Literal["json", "md"] = "json") -> Response:
     """The run as a file to keep: `json` (the run as `GET /v1/runs/{id}` shows it) or `md`
     (a report: inputs, then each step with status, model, tokens, latency, prompt and answer)."""
-    from ...export import MEDIA_TYPES, file_name
+    from ...export import MEDIA_TYPES
+
+    body, name, text = await _export(svc, user, run_id, format)
+    return Response(text, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/v1/runs/{run_id}/export", response_model=StoredExport, status_code=201, responses=problems(404))
+async def store_export(run_id: UUID, body: ExportRequest, request: Request, user: CurrentUser, svc: Svc) -> Any:
+    """Save the export in the service's Supabase Storage bucket as
+    `<user_id>/runs/<run_id>.<ext>` and answer with a time-limited download URL.
+    A service without a bucket (see `stored_exports` in `GET /v1/config`) answers 400
+    `storage-not-configured`; Storage being down answers 503 `storage-unavailable`
+    (`GET /v1/runs/{id}/export` keeps working)."""
+    import asyncio
+
+    from ...export import MEDIA_TYPES
+    from ...storage import StorageUnavailable, object_key
+
+    run, name, text = await _export(svc, user, run_id, body.format)  # another user's run: 404 first
+    settings: Settings = request.app.state.settings
+    if not settings.stores_exports:
+        raise ApiProblem(
+            400, "storage-not-configured", f"this service stores no exports: download the file with GET /v1/runs/{run_id}/export"
+        )
+    key = object_key(user.id, str(run["id"]), body.format)
+    try:
+        stored = await asyncio.to_thread(_storage(request).save, key, text.encode(), MEDIA_TYPES[body.format], name)
+    except StorageUnavailable as exc:
+        raise ApiProblem(503, "storage-unavailable", str(exc), headers={"Retry-After": "30"}) from None
+    return {"url": stored.url, "expires_at": stored.expires_at, "key": stored.key, "format": body.format, "bytes": stored.size}
+
+
+def _storage(request: Request) -> ExportStorage:
+    from ...storage import ExportStorage
+
+    storage: ExportStorage | None = getattr(request.app.state, "export_storage", None)
+    if storage is None:
+        storage = request.app.state.export_storage = ExportStorage(request.app.state.settings)
+    return storage
+
+
+async def _export(svc: Services, user: User, run_id: UUID, format: Literal["json", "md"]) -> tuple[dict[str, Any], str, str]:
+    """The caller's run as (its JSON body, a file name, the file's text); 404 if not theirs."""
     from ...export import export_run as render
+    from ...export import file_name
 
     run = await svc.store.get_run(str(run_id), user_id=user.id)
     if run is None:
         raise ApiProblem(404, "not-found", f"run {run_id} not found")
     body = Run.model_validate(run_body(run)).model_dump(mode="json")
-    headers = {"Content-Disposition": f'attachment; filename="{file_name(body, format)}"'}
-    return Response(render(body, format), media_type=MEDIA_TYPES[format], headers=headers)
+    return body, file_name(body, format), render(body, format)
 
 
 _CONTROLS = {
