@@ -56,6 +56,8 @@ class Home:
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "ORCHESTRATE_USE_MOCK": "1",
             "ORCHESTRATE_MOCK_DELAY": str(DELAY),
+            # One run must be able to fill the worker (the per-run cap is 50 by default).
+            "ORCHESTRATE_RUN_MAX_IN_FLIGHT": str(WORKER_CONCURRENCY),
         }
         self.data_dir = tmp_path / "data" / "orchestrate" / "postgres"
         with socket.socket() as s:

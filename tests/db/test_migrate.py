@@ -174,9 +174,9 @@ def test_migrations_run_as_a_non_superuser_owner_like_on_supabase(
         assert query(url, "select has_table_privilege('anon', 'public.runs', 'select')") == [(False,)]
         for role in ("anon", "authenticated"):
             # Supabase's default grant of functions to the API roles does not reach ours.
-            executable = f"select p.oid::regprocedure::text from pg_proc p where p.pronamespace in ('orchestrate'::regnamespace, 'public'::regnamespace) and has_function_privilege('{role}', p.oid, 'execute')"
+            executable = f"select p.oid::regprocedure::text from pg_proc p where p.pronamespace in ('orchestrate'::regnamespace, 'public'::regnamespace) and has_function_privilege('{role}', p.oid, 'execute') order by 1"
             # ... only the intent granted on purpose (tests/security covers it).
-            assert query(url, executable) == ([("orchestrate.redeliver_webhook(uuid)",)] if role == "authenticated" else [])
+            assert query(url, executable) == ([("orchestrate.owns_run_topic(text)",), ("orchestrate.redeliver_webhook(uuid)",)] if role == "authenticated" else [])
             assert query(url, f"select has_table_privilege('{role}', 'public.step_runs', 'update')") == [(False,)]
         assert query(url, "select count(*) from pg_publication_tables where pubname = 'supabase_realtime'") == [(3,)]
     finally:

@@ -36,9 +36,10 @@ SOURCE = "name: pair\nsteps:\n  - {id: a, prompt: hi}\n  - {id: b, prompt: '{{ a
 
 # What the API roles may execute at all: Supabase's claim readers (no argument, so no
 # id to forge: each reads only the caller's own claims) and, for a signed-in user, one
-# intent: "redeliver my run's webhook" (it derives everything else from the database).
+# intent: "redeliver my run's webhook" (it derives everything else from the database),
+# and the Realtime policy's check "do I own the run this topic names" (invoker's rights, RLS).
 CLAIM_READERS = {"auth.email()", "auth.jwt()", "auth.role()", "auth.uid()"}
-INTENTS = {"orchestrate.redeliver_webhook(uuid)"}
+INTENTS = {"orchestrate.redeliver_webhook(uuid)", "orchestrate.owns_run_topic(text)"}
 EXPECTED = {"anon": CLAIM_READERS, "public": CLAIM_READERS, "authenticated": CLAIM_READERS | INTENTS}
 
 EXECUTABLE = """
@@ -91,6 +92,25 @@ def test_the_user_intent_refuses_another_users_run_and_missing_claims(pg_conn: C
                     pg_conn.execute("select orchestrate.redeliver_webhook(%s)", (run_id,))
     count = pg_conn.execute("select count(*) from webhook_deliveries where run_id = %s", (run_id,)).fetchone()
     assert count == (1,)
+
+
+def test_the_topic_check_answers_only_for_the_callers_own_runs(pg_conn: Conn, make_user: Any, pg_url: str) -> None:
+    alice, bob = make_user(), make_user()
+    run_id = asyncio.run(_start_and_close(pg_url, alice))
+    topic = f"run:{run_id}"
+    owns = "select orchestrate.owns_run_topic(%s)"
+    with acting_as(pg_conn, "authenticated", alice):
+        assert pg_conn.execute(owns, (topic,)).fetchone() == (True,)
+        assert pg_conn.execute(owns, (topic.upper(),)).fetchone() == (False,)  # malformed: false, not an error
+        assert pg_conn.execute(owns, ("run:" + run_id + "' or true --",)).fetchone() == (False,)
+    with acting_as(pg_conn, "authenticated", bob):  # her run, his claims
+        assert pg_conn.execute(owns, (topic,)).fetchone() == (False,)
+    for claims in (None, {"role": "authenticated"}):  # no user: nothing is owned
+        with pg_conn.transaction(force_rollback=True):
+            if claims is not None:
+                pg_conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+            pg_conn.execute("set local role authenticated")
+            assert pg_conn.execute(owns, (topic,)).fetchone() == (False,)
 
 
 def test_no_orchestrate_function_is_reachable_even_with_a_users_own_ids(pg_conn: Conn, make_user: Any, pg_url: str) -> None:

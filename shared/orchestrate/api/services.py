@@ -19,7 +19,7 @@ from ..db.store import PostgresStore
 from ..db.sweeper import SweepReport
 from ..db.watch import RunWatch
 from ..db.workflows import Workflows
-from ..engine.core import Engine
+from ..engine.core import DEFAULT_MAX_IN_FLIGHT, Engine
 from ..engine.queue import InProcessQueue, Queue, consume
 from ..engine.records import StepMessage
 from ..errors import ConfigError
@@ -96,6 +96,7 @@ async def local_stack(
     max_size: int = 20,
     sweep: bool = True,
     allow_private_webhooks: bool = False,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
     Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
@@ -104,7 +105,7 @@ async def local_stack(
     store = await PostgresStore.open(conninfo, max_size=max_size)
     queue = InProcessQueue()
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
-    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks)
+    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight)
 
     async def handle(message: StepMessage) -> None:
         try:

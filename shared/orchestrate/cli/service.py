@@ -94,7 +94,11 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
     from ..api import create_app, local_stack
 
     async with local_stack(
-        conninfo, provider, default_model=settings.default_model, allow_private_webhooks=settings.webhook_allow_private
+        conninfo,
+        provider,
+        default_model=settings.default_model,
+        allow_private_webhooks=settings.webhook_allow_private,
+        max_in_flight=settings.run_max_in_flight,
     ) as services:
         app = create_app(settings, services=services)
 

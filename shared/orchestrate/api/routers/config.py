@@ -12,9 +12,10 @@ from fastapi import APIRouter, Request, Response
 
 from ...settings import Settings
 from ..deps import Svc
+from ..jsonbody import StrictJsonRoute
 from ..schemas import PublicConfig
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=StrictJsonRoute)
 
 CACHE = "public, max-age=60"
 _BROADCAST_TTL = 60.0  # seconds the trigger check is trusted (the endpoint is public)
