@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from orchestrate.engine.core import MAX_ITEM_ANSWER, Engine
+from orchestrate.engine.core import Engine
+from orchestrate.engine.kinds.prompt import MAX_ITEM_ANSWER
 from orchestrate.engine.decide import Action
 from orchestrate.engine.local import run_local
 from orchestrate.engine.queue import InProcessQueue

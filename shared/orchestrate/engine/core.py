@@ -5,26 +5,20 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import random
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..errors import OrchestrateError, ProviderError, TemplateError
-from ..llm.base import ChatRequest, Provider
-from ..llm.retry import complete_with_retries
+from ..llm.base import Provider
 from ..spec import Plan, build
-from ..spec.model import OutputSpec
-from ..spec.plan import StepPlan
-from ..templates import in_render_thread, render_async
+from ..templates import in_render_thread
 from . import decide
+from .kinds import EXECUTORS
 from .queue import Queue
-from .records import ErrorInfo, Mode, RunState, StepMessage, StepState, StepStatus, Usage
-from .store import Applied, Claim, Expand, Failure, Outcome, Retry, Skipped, Store, Success
+from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
+from .store import Applied, Claim, Expand, Failure, Outcome, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -37,7 +31,6 @@ class RunFinished(Protocol):
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
-MAX_ITEM_ANSWER = 64 * 1024  # characters of one for_each item's answer
 
 
 class Engine:
@@ -181,11 +174,12 @@ class Engine:
         """Run a claimed step. Whatever happens ends in an outcome to record: a step is
         never left running until its lease lapses, to be claimed and crash again."""
         where = f"{claim.run.id}/{claim.step_id} attempt {claim.attempt}"
+        step = plan.steps[decide.plan_step(claim.step_id)].step
         try:
-            if plan.steps[decide.plan_step(claim.step_id)].step.for_each is not None and claim.run.steps[claim.step_id].item is None:
+            if step.for_each is not None and claim.run.steps[claim.step_id].item is None:
                 outcome = await self._expand(plan, claim)
             else:
-                outcome = await self._attempt(plan, claim)
+                outcome = await EXECUTORS[step.kind](self, plan, claim)
         except (MemoryError, RecursionError) as exc:
             log.error("step %s failed: %s", where, type(exc).__name__)
             return Failure(ErrorInfo("step-crashed", f"the step failed: {type(exc).__name__}", claim.step_id))
@@ -196,85 +190,4 @@ class Engine:
             log.info("step %s failed: %s", where, outcome.error.message)
         return outcome
 
-    async def _attempt(self, plan: Plan, claim: Claim) -> Outcome:
-        sp = plan.steps[decide.plan_step(claim.step_id)]
-        run = claim.run
-        item = run.steps[claim.step_id].item
-        prompt: str | None = None
-        try:
-            context = decide.prompt_context(plan, sp.step.id, run.inputs, run.steps)
-            if item is not None:
-                context.update(decide.item_context(item))
-            prompt = await render_async(sp.step.prompt, context)
-            request = self._request(plan, sp, prompt, run.steps)
-            started = time.perf_counter()
-            completion = await complete_with_retries(self.provider, request, timeout=sp.step.timeout)
-            latency = int((time.perf_counter() - started) * 1000)
-        except TemplateError as exc:
-            return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
-        except ProviderError as exc:
-            error = ErrorInfo(exc.type, exc.message, claim.step_id)
-            if exc.retryable and claim.attempts_used < sp.step.retry.max_attempts:
-                return Retry(error, _backoff(sp, claim.attempts_used), prompt)
-            if exc.retryable:
-                error = ErrorInfo(exc.type, f"{exc.message} (gave up after {claim.attempts_used} attempts)", claim.step_id)
-            return Failure(error, prompt)
-        except OrchestrateError as exc:
-            return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
-        text, data = _without_nul(completion.text), completion.data
-        if data is not None and "\\u0000" in json.dumps(data):
-            data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
-        if item is not None and len(text) > MAX_ITEM_ANSWER:
-            # Every item's answer ends up in its step's list: bound what one item adds.
-            message = f"the answer of item {claim.step_id} is {len(text)} characters; an item's answer may have at most {MAX_ITEM_ANSWER}"
-            return Failure(ErrorInfo("output-too-large", message, claim.step_id), prompt)
-        return Success(prompt, text, data, completion.model, completion.usage, latency)
-
-    def _request(self, plan: Plan, sp: StepPlan, prompt: str, steps: Mapping[str, StepState]) -> ChatRequest:
-        step, defaults = sp.step, plan.workflow.defaults
-        messages: list[dict[str, str]] = []
-        system = step.system if step.system is not None else defaults.system
-        if system:
-            messages.append({"role": "system", "content": system})
-        if plan.conversation:
-            # v0.1: each step sees the earlier prompts and answers as chat history.
-            for earlier in list(plan.steps)[: sp.index]:
-                state = steps[earlier]
-                if state.status is StepStatus.SUCCEEDED and state.prompt is not None and state.output is not None:
-                    messages += [{"role": "user", "content": state.prompt}, {"role": "assistant", "content": state.output}]
-        messages.append({"role": "user", "content": prompt})
-        return ChatRequest(
-            model=step.model or defaults.model or self.default_model,
-            messages=messages,
-            temperature=step.temperature if step.temperature is not None else defaults.temperature,
-            max_tokens=step.max_tokens or defaults.max_tokens,
-            output_schema=output_schema(step.outputs) if step.outputs else None,
-            timeout=step.timeout,
-        )
-
-
-def output_schema(outputs: list[OutputSpec]) -> dict[str, Any]:
-    """The JSON Schema of a step's structured answer (strict: every field required)."""
-    properties: dict[str, Any] = {}
-    for out in outputs:
-        prop: dict[str, Any] = {"type": out.type}
-        if out.type == "array":
-            prop["items"] = {"type": "string"}
-        if out.description:
-            prop["description"] = out.description
-        properties[out.name] = prop
-    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
-
-
-def _without_nul(text: str) -> str:
-    """Postgres stores no U+0000; a model may still answer one. Keep it visible."""
-    return text.replace("\x00", "\ufffd")
-
-
-def _backoff(sp: StepPlan, attempt: int) -> float:
-    retry = sp.step.retry
-    delay: float = min(retry.max_delay, retry.initial_delay * 2 ** (attempt - 1)) * random.uniform(0.8, 1.0)
-    return delay
-
-
-__all__ = ["Applied", "Engine", "output_schema"]
+__all__ = ["Applied", "Engine"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .inputs import parse_pairs, resolve_inputs
-from .model import Workflow
+from .model import STEP_KINDS, Workflow
 from .plan import Plan, StepPlan, build, compile_workflow
 from .yamlsource import decode, load, read_text
 
@@ -41,6 +41,8 @@ def load_workflow(path: str | Path) -> Plan:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the workflow language, for editors."""
     schema = Workflow.model_json_schema()
+    # What the model's validator says: a step has exactly one kind.
+    schema["$defs"]["Step"]["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Orchestrate workflow"
     return schema

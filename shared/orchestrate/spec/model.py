@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 MAX_ITEMS = 1000  # a for_each list's longest
 DEFAULT_CONCURRENCY = 10
 ON_ITEM_ERROR_PATTERN = r"^(fail|continue|(100|[0-9]{1,2})(\.[0-9]+)?%)$"
 ValueType = Literal["string", "number", "integer", "boolean", "array", "object"]
+StepKind = Literal["prompt", "http", "approval", "wait", "workflow"]
+STEP_KINDS: tuple[StepKind, ...] = ("prompt", "http", "approval", "wait", "workflow")
 
 
 class _Strict(BaseModel):
@@ -66,9 +68,54 @@ class StepInput(_Strict):
     description: str = ""
 
 
+class HttpCall(_Strict):
+    """An API call; ``url``, ``headers`` and ``body`` are templates."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    url: Annotated[str, Field(min_length=1)]
+    headers: dict[str, str] = {}
+    body: Any = None  # text, or JSON whose strings are templates
+    timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+
+class Approval(_Strict):
+    """A person (or a signed callback) answers before the run goes on."""
+
+    message: str | None = None  # a template shown to whoever answers
+    fields: list[OutputSpec] = []  # what the answer carries, checked like `outputs`
+    timeout: Annotated[float, Field(gt=0, le=30 * 86400)] | None = None  # seconds
+    on_timeout: Literal["reject", "default"] = "reject"
+    default: dict[str, Any] | None = None  # the answer used when the wait times out
+
+
+class WaitFor(_Strict):
+    """A durable sleep: ``seconds`` from when the step starts, or ``until`` a time."""
+
+    seconds: Annotated[float, Field(ge=0, le=365 * 86400)] | None = None
+    until: Annotated[str, Field(min_length=1)] | None = None  # ISO 8601, a template
+
+
+class WorkflowCall(_Strict):
+    """Run one of the owner's saved workflows as a child run."""
+
+    id: str | None = None
+    name: str | None = None
+    version: Annotated[int, Field(ge=1)] | None = None
+    inputs: dict[str, Any] = {}  # values may be templates
+
+
+class OnErrorDefault(_Strict):
+    default: Any  # the step succeeds with this (its output, or its `outputs` fields)
+
+
 class Step(ModelSettings):
     id: Annotated[str, Field(pattern=STEP_ID_PATTERN, max_length=64)]
-    prompt: Annotated[str, Field(min_length=1)]
+    # A step has exactly one kind: one of these five.
+    prompt: Annotated[str, Field(min_length=1)] | None = None
+    http: HttpCall | None = None
+    approval: Approval | None = None
+    wait: WaitFor | None = None
+    workflow: WorkflowCall | None = None
     inputs: list[StepInput] = []
     outputs: list[OutputSpec] = []
     needs: list[str] = []
@@ -79,6 +126,19 @@ class Step(ModelSettings):
     on_item_error: Annotated[str, Field(pattern=ON_ITEM_ERROR_PATTERN)] = "fail"  # fail, continue or "N%"
     timeout: Annotated[float, Field(gt=0, le=900)] = 120.0
     retry: RetrySpec = RetrySpec()
+    on_error: Literal["fail", "continue"] | OnErrorDefault = "fail"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in STEP_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            given = "none" if not kinds else " and ".join(f"`{k}`" for k in kinds)
+            raise ValueError(f"a step has exactly one of `prompt`, `http`, `approval`, `wait`, `workflow` (this one has {given})")
+        return self
+
+    @property
+    def kind(self) -> StepKind:
+        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
 
     @property
     def item_concurrency(self) -> int:

@@ -17,6 +17,7 @@ from .problems import dedupe, format_path, from_validation_error, locate, sugges
 from .yamlsource import Marks
 
 USER = "user"
+RUNNABLE_KINDS = frozenset({"prompt"})  # step kinds the engine can execute
 ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
@@ -176,6 +177,8 @@ class _Checker:
                 self.add((*at, "needs", i), f"unknown step '{need}'{suggest(need, by_id)}")
             else:
                 needs.add(need)
+        if step.kind not in RUNNABLE_KINDS:
+            self.add((*at, step.kind), f"`{step.kind}` steps cannot run yet")
         if step.for_each is None:
             for field in ("concurrency", "on_item_error"):
                 if field in step.model_fields_set:

@@ -66,6 +66,8 @@ def _message(item: Any, root: type[BaseModel], path: list[str | int]) -> str:
         return f"must be a mapping, not {_kind(item.get('input'))}"
     if kind == "list_type":
         return f"must be a list, not {_kind(item.get('input'))}"
+    if kind == "value_error":  # our own validators: their message is the whole story
+        return str(item["ctx"]["error"])
     return str(item["msg"])[0].lower() + str(item["msg"])[1:]
 
 
