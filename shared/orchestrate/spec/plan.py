@@ -179,6 +179,8 @@ class _Checker:
                 needs.add(need)
         if step.kind not in RUNNABLE_KINDS:
             self.add((*at, step.kind), f"`{step.kind}` steps cannot run yet")
+        if step.on_error != "fail":
+            self.add((*at, "on_error"), "`on_error` other than `fail` cannot be used yet")
         if step.for_each is None:
             for field in ("concurrency", "on_item_error"):
                 if field in step.model_fields_set:
