@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .engine.records import DEFAULT_MAX_IN_FLIGHT
 from .errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4o"
@@ -45,7 +46,7 @@ class Settings:
     # Webhooks: allow private/loopback targets (local development only)
     webhook_allow_private: bool = False
     # Fairness: steps of one run in flight at once; the rest stays queued in the database
-    run_max_in_flight: int = 50
+    run_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     # Clients of a running service (orchestrate submit / watch)
     api_url: str = "http://127.0.0.1:8000"
     api_token: str | None = None
@@ -89,7 +90,7 @@ class Settings:
             sqs_endpoint_url=env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             webhook_allow_private=_flag(env, "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE"),
-            run_max_in_flight=_count(env, "ORCHESTRATE_RUN_MAX_IN_FLIGHT", 50),
+            run_max_in_flight=_count(env, "ORCHESTRATE_RUN_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT),
             api_url=(env.get("ORCHESTRATE_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
             api_token=env.get("ORCHESTRATE_TOKEN") or None,
         )

@@ -19,9 +19,9 @@ from ..db.store import PostgresStore
 from ..db.sweeper import SweepReport
 from ..db.watch import RunWatch
 from ..db.workflows import Workflows
-from ..engine.core import DEFAULT_MAX_IN_FLIGHT, Engine
+from ..engine.core import Engine
 from ..engine.queue import InProcessQueue, Queue, consume
-from ..engine.records import StepMessage
+from ..engine.records import DEFAULT_MAX_IN_FLIGHT, StepMessage
 from ..errors import ConfigError
 from ..llm.base import ChatRequest, Completion, Provider
 from ..settings import Settings

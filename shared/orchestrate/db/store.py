@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
-from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
+from ..engine.records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
 from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
@@ -75,7 +75,7 @@ class PostgresStore:
         run: RunState,
         graph: Sequence[StepNode],
         *,
-        max_in_flight: int = 50,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
     ) -> Started:

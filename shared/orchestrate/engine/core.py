@@ -17,7 +17,7 @@ from ..templates import in_render_thread
 from . import decide
 from .kinds import EXECUTORS
 from .queue import Queue
-from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
+from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Mode, RunState, StepMessage, Usage
 from .store import Applied, Claim, Expand, Failure, Outcome, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
@@ -30,7 +30,6 @@ class RunFinished(Protocol):
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
-DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
 
 
 class Engine:

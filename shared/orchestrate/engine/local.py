@@ -11,7 +11,7 @@ from ..spec import Plan
 from .core import Engine
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
-from .records import Event, Mode, RunState
+from .records import DEFAULT_MAX_IN_FLIGHT, Event, Mode, RunState
 from .store import Store
 
 async def run_local(
@@ -24,7 +24,7 @@ async def run_local(
     concurrency: int = 64,
     store: Store | None = None,
     owner_id: str | None = None,
-    max_in_flight: int = 50,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""

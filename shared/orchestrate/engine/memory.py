@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
-from .records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
+from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
 from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
 
 _UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING)
@@ -34,7 +34,7 @@ class MemoryStore:
         run: RunState,
         graph: Sequence[StepNode],
         *,
-        max_in_flight: int = 50,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
     ) -> Started:

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# Steps of one run released to the queue at once (the rest waits in the store); a run,
+# the engine and settings all default to this one figure.
+DEFAULT_MAX_IN_FLIGHT = 50
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -151,7 +155,7 @@ class RunState:
     unfinished: int = 0
     in_flight: int = 0
     held: int = 0
-    max_in_flight: int = 50
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .decide import Control, StepNode
-from .records import ErrorInfo, Event, RunState, RunStatus, Usage
+from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, RunState, RunStatus, Usage
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Store(Protocol):
         run: RunState,
         graph: Sequence[StepNode],
         *,
-        max_in_flight: int = 50,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
     ) -> Started:
