@@ -6,14 +6,16 @@ attempted in the same sweep however long one tenant's backlog is."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from orchestrate.db.store import PostgresStore
-from orchestrate.webhooks.deliveries import deliver, deliver_due, deliveries_of_run, due_deliveries
+from orchestrate.webhooks.deliveries import Result, deliver, deliver_due, deliveries_of_run, due_deliveries
 from orchestrate.webhooks.secrets import new_secret, signing_secret
 from tests.fakes.receiver import Receiver
 
@@ -139,3 +141,34 @@ async def test_an_owner_cannot_write_a_secret_that_cannot_sign(store: PostgresSt
     with pytest.raises(psycopg.errors.CheckViolation):
         async with store.transaction(owner) as conn:
             await conn.execute("update public.webhook_secrets set secret = 'whsec_nope' where owner_id = %s", (owner,))
+
+
+async def test_a_database_lost_mid_sweep_is_one_log_line_and_the_delivery_stays_due(
+    pg_url: str, store: PostgresStore, pg_conn: psycopg.Connection[Any], make_user: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    owner = make_user()
+    [delivery] = await deliveries_of_run(store, await finished_run(store, owner, "http://lost.example.com:9/hook"))
+    await _park_other_owners(store, [owner])
+    lone = await PostgresStore.open(pg_url, max_size=1)  # one connection: the one the sweep records with
+    try:
+        async with lone.pool.connection() as conn:
+            pid = conn.info.backend_pid
+
+        async def lose_the_database(host: str, port: int) -> list[str]:
+            """While the attempt is under way, the server drops the sweep's connection
+            (the attempt itself is refused: nothing listens on loopback's port 9)."""
+            pg_conn.execute("select pg_terminate_backend(%s)", (pid,))
+            return ["127.0.0.1"]
+
+        with caplog.at_level(logging.WARNING, logger="orchestrate.webhooks"):
+            [result] = await deliver_due(lone, allow_private=True, resolver=lose_the_database)
+    finally:
+        await lone.close()
+
+    assert result == Result(delivery, "error")
+    [record] = [r for r in caplog.records if r.name == "orchestrate.webhooks"]
+    line = record.getMessage()
+    assert record.levelname == "WARNING" and record.exc_info is None and "\n" not in line, line
+    assert line.startswith(f"webhook {delivery}: attempt not recorded, database unavailable (OperationalError: ") and "server closed the connection" in line, line
+    row = await delivery_row(store, delivery)
+    assert row["status"] == "delivering" and row["attempts"] == 1 and row["later"]  # the lease lapses, then a sweep retries it

@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from ..db.connect import connection_lost
 from ..db.store import PostgresStore, valid_id
-from ..errors import ConflictError, DatabaseError
+from ..errors import ConflictError
 from .secrets import secret_problem, signing_secret
 from .sender import Attempt, send
 from .ssrf import Resolver
@@ -137,10 +137,14 @@ async def deliver_due(
                 return Result(delivery_id, "skipped")
             try:
                 return await deliver(store, delivery_id, allow_private=allow_private, resolver=resolver)
-            except (psycopg.Error, DatabaseError) as exc:  # the database: the lease lapses, a later sweep retries
-                log.warning("webhook %s: attempt not recorded (%s: %s)", delivery_id, type(exc).__name__, exc)
-            except Exception:
-                log.exception("webhook %s: attempt not recorded", delivery_id)
+            except Exception as exc:
+                # A lost database is one line (the lease lapses, a later sweep retries);
+                # anything else is a bug of ours, logged with its traceback.
+                reason = connection_lost(exc)
+                if reason is None:
+                    log.exception("webhook %s: attempt not recorded", delivery_id)
+                else:
+                    log.warning("webhook %s: attempt not recorded, %s; a later sweep retries it", delivery_id, reason)
             return Result(delivery_id, "error")
 
     return list(await asyncio.gather(*(one(d) for d in due)))
