@@ -170,6 +170,42 @@ def test_inputs_are_typed_defaulted_and_checked() -> None:
         parse_pairs(wf, ["n"])
 
 
+def test_a_default_of_another_type_than_its_input_is_a_located_problem() -> None:
+    found = problems(
+        "name: x\n"
+        "inputs:\n"
+        "  rounds: {type: integer, default: three}\n"
+        "  who:\n"
+        "    type: string\n"
+        "    default: 42\n"
+        "  topic: {type: string, default: null}\n"
+        "  flags: {type: array, default: {a: 1}}\n"
+        "  ratio: {type: number, default: true}\n"
+        "steps:\n"
+        "  - {id: a, prompt: 'hi {{ inputs.rounds }}'}\n"
+    )
+    assert found == [
+        "wf.yaml:3:27: inputs.rounds.default: the default must be of the input's type integer, not a string 'three'",
+        "wf.yaml:6:5: inputs.who.default: the default must be of the input's type string, not a number 42",
+        "wf.yaml:7:25: inputs.topic.default: the default must be of the input's type string, not null",
+        "wf.yaml:8:24: inputs.flags.default: the default must be of the input's type array, not an object",
+        "wf.yaml:9:25: inputs.ratio.default: the default must be of the input's type number, not a boolean True",
+    ]
+
+
+def test_defaults_of_their_inputs_type_are_accepted() -> None:
+    wf = parse_workflow(
+        "name: x\ninputs:\n"
+        "  n: {type: integer, default: 2.0}\n"  # a whole float is an integer, as when given
+        "  ratio: {type: number, default: 3}\n"
+        "  tags: {type: array, default: []}\n"
+        "  extra: {type: object, default: {}}\n"
+        "  flag: {type: boolean, default: false}\n"
+        "steps:\n  - {id: a, prompt: hi}\n"
+    ).workflow
+    assert resolve_inputs(wf, {}) == {"n": 2.0, "ratio": 3, "tags": [], "extra": {}, "flag": False}
+
+
 def test_characters_yaml_forbids_are_located() -> None:
     found = problems("name: x\nsteps:\n  - {id: a, prompt: \"\x07\"}\n")
     assert found == ["wf.yaml:3:22: invalid YAML: character U+0007 is not allowed; remove it or quote it as an escape"]

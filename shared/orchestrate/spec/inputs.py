@@ -41,8 +41,8 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
             where = f" at {found[0]}" if found[0] else ""
             problems.append(f"input '{name}'{where}: {found[1]}")
             continue
-        if not _matches(spec.type, value):
-            problems.append(f"input '{name}': expected {spec.type}, got {_describe(value)}")
+        if not matches(spec.type, value):
+            problems.append(f"input '{name}': expected {spec.type}, got {describe(value)}")
             continue
         values[name] = value
     for name, spec in workflow.inputs.items():
@@ -99,12 +99,13 @@ def coerce(kind: ValueType, raw: str) -> Any:
         raise ValueError(f"expected {kind}, got {raw[:40]!r}") from None
     except jsondata.DataError as exc:
         raise ValueError(f"expected {kind}: {exc}") from None
-    if not _matches(kind, value):
+    if not matches(kind, value):
         raise ValueError(f"expected {kind}, got {raw!r}")
     return value
 
 
-def _matches(kind: str, value: Any) -> bool:
+def matches(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of the declared input type ``kind`` (a given value or a default)."""
     if isinstance(value, bool) and kind != "boolean":
         return False
     if kind == "integer" and isinstance(value, float):
@@ -112,7 +113,7 @@ def _matches(kind: str, value: Any) -> bool:
     return isinstance(value, _PY_TYPES[kind])
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "null"
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(

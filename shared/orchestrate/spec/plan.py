@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ..errors import Problem, SpecError
 from ..templates import Reference, analyse
+from .inputs import describe, matches
 from .model import STEP_ID_PATTERN, InputSpec, Step, StepInput, Workflow
 from .problems import dedupe, format_path, from_validation_error, locate, suggest
 from .yamlsource import Marks
@@ -139,6 +140,10 @@ class _Checker:
         return self.workflow.model_copy(update={"inputs": inputs})
 
     def compile(self, workflow: Workflow) -> Plan:
+        for name, spec in workflow.inputs.items():
+            # A default is what a run gets when the input is not given: the same check.
+            if "default" in spec.model_fields_set and not matches(spec.type, spec.default):
+                self.add(("inputs", name, "default"), f"the default must be of the input's type {spec.type}, not {describe(spec.default)}")
         seen: dict[str, int] = {}
         for index, step in enumerate(workflow.steps):
             if step.id in seen:
