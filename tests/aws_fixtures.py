@@ -1,4 +1,5 @@
-"""A local SQS (and S3) for the tests: moto's server in a subprocess on loopback,
+"""A local SQS (and S3) for the tests: moto's server in a subprocess on loopback
+(tests/fakes/moto_server.py: moto with its SQS receive made linear),
 spoken to by the real boto3 client."""
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -28,7 +32,8 @@ def sqs_endpoint() -> Iterator[str]:
         os.environ.setdefault(key, value)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.fakes.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,  # where `tests` is a package
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
