@@ -4,7 +4,8 @@ holds what the run protocol relies on (partial batch failures, visibility timeou
 dead-letter queues, the sweeper's schedule, one least-privilege role per function).
 
 osls (the maintained open-source Serverless Framework v3 line) is installed once with npm
-into .cache/deploy/; later runs reuse it. Skipped only where node or npm is missing.
+into .cache/deploy/ (in the background from the moment this module is collected); later
+runs reuse it. Skipped only where node or npm is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +34,8 @@ SQS_DEFAULT_RETENTION = 4 * 24 * 3600
 Template = dict[str, Any]
 
 
-def _osls() -> Path:
-    """The pinned osls CLI, installed into the project's cache on first use."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed to package serverless.yml with osls")
+def _install() -> None:
+    """The pinned osls CLI into the project's cache, unless it is there."""
     CACHE.mkdir(parents=True, exist_ok=True)
     manifest = CACHE / "node_modules" / "osls" / "package.json"
     with (CACHE / ".lock").open("w") as lock:  # concurrent test runs share the cache
@@ -46,6 +46,29 @@ def _osls() -> Path:
                  "--prefix", str(CACHE), f"osls@{OSLS_VERSION}"],
                 timeout=240,
             )
+
+
+def _install_quietly() -> None:
+    try:
+        _install()
+    except BaseException:  # noqa: BLE001 - _osls installs again in the test and reports it
+        pass
+
+
+# A fresh clone downloads osls: start when this module is collected, so the download
+# overlaps the tests that run before this module's instead of adding to the suite's time.
+_NPM = shutil.which("node") is not None and shutil.which("npm") is not None
+_BACKGROUND = threading.Thread(target=_install_quietly, name="osls-install", daemon=True)
+if _NPM:
+    _BACKGROUND.start()
+
+
+def _osls() -> Path:
+    """The pinned osls CLI, installed into the project's cache on first use."""
+    if not _NPM:
+        pytest.skip("node and npm are needed to package serverless.yml with osls")
+    _BACKGROUND.join()
+    _install()  # done already, unless the background install failed: then it reports why
     return CACHE / "node_modules" / ".bin" / "osls"
 
 
