@@ -43,6 +43,24 @@ def local_secret(path: Path | None = None) -> str:
     return value
 
 
+def local_secrets_key(path: Path | None = None) -> str:
+    """The local server's key for users' secrets (``ORCHESTRATE_SECRETS_KEY`` unset),
+    made on first use and kept beside the database: without it, stored secrets are lost."""
+    from ..vault import new_key
+
+    path = path or data_dir() / "secrets-key"
+    if path.is_file():
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = new_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
 def with_local_auth(settings: Settings) -> Settings:
     """Settings the local server verifies tokens with: the configured secret or Supabase
     project, else the local secret."""
