@@ -42,8 +42,8 @@ class PostgresSecrets:
 
     async def delete(self, user_id: str, name: str) -> bool:
         async with self.store.transaction(user_id) as conn:
-            cur = await conn.execute("delete from public.user_secrets where name = %s", (name,))
-            return cur.rowcount > 0
+            cur = await conn.execute("delete from public.user_secrets where name = %s returning name", (name,))
+            return await cur.fetchone() is not None
 
     async def missing(self, owner_id: str | None, names: Collection[str]) -> list[str]:
         found = {name for name, _ in await self._rows(owner_id, names)}

@@ -6,6 +6,8 @@ and the whole exchange and the answer's size are bounded. httpx loads on first u
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ async def request(
     longer than ``timeout``)."""
     import httpx
 
+    _quiet_transport_logs()
     target = await resolve(url, allow_private=allow_private, resolver=resolver, noun=noun)
     # No compressed answers: the size cap then bounds memory too (no decompression bomb).
     own = ("host", "accept-encoding")
@@ -48,20 +51,24 @@ async def request(
     client = httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False, verify=_tls())
     # A client per request: its pooled connection is bound to this request's checked
     # address and TLS server name, never reused for another host.
-    async with asyncio.timeout(timeout), client:
-        built = client.build_request(method, target.url, content=content, headers=sent, extensions={"sni_hostname": target.server_name})
-        response = await client.send(built, stream=True)
-        try:
-            chunks: list[bytes] = []
-            read, cut = 0, False
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                read += len(chunk)
-                if read > max_bytes:
-                    cut = True
-                    break
-        finally:
-            await response.aclose()
+    quiet = _QUIET.set(True)
+    try:
+        async with asyncio.timeout(timeout), client:
+            built = client.build_request(method, target.url, content=content, headers=sent, extensions={"sni_hostname": target.server_name})
+            response = await client.send(built, stream=True)
+            try:
+                chunks: list[bytes] = []
+                read, cut = 0, False
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    read += len(chunk)
+                    if read > max_bytes:
+                        cut = True
+                        break
+            finally:
+                await response.aclose()
+    finally:
+        _QUIET.reset(quiet)
     body = b"".join(chunks)[:max_bytes]
     return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, body, cut)
 
@@ -72,3 +79,21 @@ def _tls() -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context()
+
+
+# httpx logs every request's URL (INFO) and httpcore its exchanges (DEBUG); a URL or
+# an echoed header can carry a user's secret. Those records are dropped while a guarded
+# request is in flight (a context variable: other requests of the process still log).
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("orchestrate_guarded_request", default=False)
+_TRANSPORT_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET.get()
+
+
+@cache
+def _quiet_transport_logs() -> None:
+    for name in _TRANSPORT_LOGGERS:
+        logging.getLogger(name).addFilter(_Quiet())
