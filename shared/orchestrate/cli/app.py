@@ -225,10 +225,12 @@ def _mount() -> None:
     """The commands that live in their own modules (each imports its needs lazily)."""
     from .db import db_app
     from .export import export
+    from .secrets import secrets_app
     from .service import register
     from .worker import worker
 
     app.add_typer(db_app, name="db")
+    app.add_typer(secrets_app, name="secrets")
     app.command()(worker)
     app.command()(export)
     register(app)  # serve, token, submit, watch
