@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ...spec import Plan
     from ..core import Engine
 
+log = logging.getLogger("orchestrate.engine")
 NOUN = "HTTP"
 MAX_RETRY_AFTER = 900.0  # seconds: the longest a queue message can be delayed
 EXCERPT = 200  # characters of an error answer quoted in the step's error
@@ -144,6 +146,9 @@ async def _send(policy: HttpPolicy, request: Rendered, step_timeout: float) -> t
         return _Transient("http-timeout", f"{what}: no complete answer within {request.timeout:g}s")
     except httpx.HTTPError as exc:
         return _Transient("http-unavailable", f"{what}: {type(exc).__name__}: {exc}"[:500])
+    except Exception as exc:  # a bug; logged without a traceback, whose messages could carry a secret
+        log.error("http step %s failed unexpectedly: %s: %s", what, type(exc).__name__, scrub(str(exc), request.redactions)[:300])
+        return ErrorInfo("internal-error", f"{what}: the request failed unexpectedly; the error was logged")
     latency = int((time.perf_counter() - started) * 1000)
     status = answer.status
     if 300 <= status < 400:
