@@ -205,7 +205,7 @@ def render_request(http: HttpCall, context: dict[str, Any], values: Mapping[str,
         headers["User-Agent"] = shown_headers["User-Agent"] = "Orchestrate-HTTP/1"
     lines = [f"{http.method} {shown_url}", *(f"{k}: {v}" for k, v in shown_headers.items())]
     shown_text = "\n".join(lines) + ("\n\n" + content.decode() if content else "")
-    return Rendered(http.method, url, headers, content, http.timeout, shown_text, tuple(sorted(pairs, key=lambda p: -len(p[0]))))
+    return Rendered(http.method, url, headers, content, http.timeout, shown_text, tuple(_longest_first(pairs)))
 
 
 def _render(part: str, source: str, context: dict[str, Any]) -> str:
@@ -248,7 +248,17 @@ def _plain(value: Any) -> Any:
 
 
 def _pairs(values: Mapping[str, str]) -> list[tuple[str, str]]:
-    return sorted(((v, f"[secret {k}]") for k, v in values.items() if v), key=lambda p: -len(p[0]))
+    return _longest_first([(v, f"[secret {k}]") for k, v in values.items() if v])
+
+
+def _longest_first(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each (sent, shown) pair, also as it appears inside a JSON string (an answer that
+    echoes a value with a quote or a non-ASCII character in it), longest first."""
+    out = dict(pairs)
+    for sent, shown in pairs:
+        for ascii_only in (True, False):
+            out.setdefault(json.dumps(sent, ensure_ascii=ascii_only)[1:-1], shown)
+    return sorted(out.items(), key=lambda p: -len(p[0]))
 
 
 def scrub(text: str, pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
