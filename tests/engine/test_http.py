@@ -181,3 +181,10 @@ async def test_a_secret_echoed_by_the_server_is_redacted_from_the_answer_and_err
     assert result.steps["again"].error is not None and result.steps["again"].error.message.endswith("answered 401: bad token [secret TOKEN]")
     assert TOKEN not in json.dumps(result.to_dict())
     assert TOKEN not in json.dumps([e.to_dict() for e in await env.store.events(result.id)])
+
+
+async def test_a_nul_in_a_json_answer_is_stored_visibly(env: Env, api: ApiServer) -> None:
+    api.then(Reply(200, b'{"name": "a\\u0000b"}', {"content-type": "application/json"}))  # Postgres stores no U+0000
+    result = await run(env, workflow("http: {url: '{{ inputs.base }}/x'}, outputs: [{name: name}]"), api)
+    assert result.status.value == "succeeded", result.error
+    assert result.steps["call"].outputs == {"name": "a\ufffdb"}

@@ -27,7 +27,7 @@ from ...vault import SecretUnreadable
 from .. import decide
 from ..records import ErrorInfo, Usage
 from ..store import Claim, Failure, Outcome, Retry, Success
-from .prompt import MAX_ITEM_ANSWER, backoff, without_nul
+from .prompt import MAX_ITEM_ANSWER, backoff, without_nul, without_nul_data
 
 if TYPE_CHECKING:
     from ...settings import Settings
@@ -103,7 +103,7 @@ async def execute(engine: Engine, plan: Plan, claim: Claim) -> Outcome:
         checked = declared_outputs(text, sp.step.outputs)
         if isinstance(checked, str):
             return Failure(ErrorInfo("output-mismatch", f"{request.method} {_url_of(shown)}: {checked}", step_id), shown)
-        outputs = checked
+        outputs = without_nul_data(checked)
     return Success(shown, text, outputs, "", Usage(), latency)
 
 
