@@ -56,7 +56,7 @@ LAMBDA_PYTHON := 3.13
 LAMBDA_PLATFORMS := --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64
 LAMBDA_DEPS := 'pydantic>=2.7' 'pyyaml>=6.0' 'jinja2>=3.1' 'openai>=1.50' 'python-dotenv>=1.0' \
 	'psycopg[binary]>=3.2' 'psycopg-pool>=3.2' 'fastapi>=0.115' 'mangum>=0.19' \
-	'pyjwt[crypto]>=2.9' 'standardwebhooks>=1.0' 'aws-lambda-powertools>=3'
+	'pyjwt[crypto]>=2.9' 'cryptography>=42' 'standardwebhooks>=1.0' 'aws-lambda-powertools>=3'
 # The CLI, pinned as in tests/deploy/test_serverless.py, installed in the same cache.
 OSLS_VERSION := 4.3.1
 OSLS := .cache/deploy/node_modules/.bin/osls

@@ -52,6 +52,17 @@ class SpecError(OrchestrateError):
         super().__init__("\n".join(p.format(file) for p in problems))
 
 
+class RunRefused(OrchestrateError):
+    """A valid workflow this owner cannot start here: a secret it reads does not exist
+    (``secret-not-found``), an http URL names an address not allowed here
+    (``unsafe-url``). Nothing was created."""
+
+    def __init__(self, type: str, problems: list[Problem]) -> None:
+        self.type = type
+        self.problems = problems
+        super().__init__("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
+
+
 class InputError(OrchestrateError):
     """Run inputs are missing or of the wrong type."""
 

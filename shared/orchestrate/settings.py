@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .engine.records import DEFAULT_MAX_IN_FLIGHT
@@ -13,6 +13,7 @@ from .errors import ConfigError
 
 DEFAULT_MODEL = "gpt-4o"
 DEFAULT_MOCK_DELAY = 0.3
+DEFAULT_HTTP_MAX_RESPONSE = 1 << 20  # bytes of an http step's answer
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -43,8 +44,13 @@ class Settings:
     webhook_queue_url: str | None = None
     sqs_endpoint_url: str | None = None  # a local SQS (moto) instead of AWS
     aws_region: str = "us-east-1"
-    # Webhooks: allow private/loopback targets (local development only)
+    # Webhooks and http steps: allow private/loopback targets (local development only)
     webhook_allow_private: bool = False
+    http_max_response: int = DEFAULT_HTTP_MAX_RESPONSE  # an http step's longest answer (bytes)
+    # Users' named secrets: the AES-256-GCM key (base64 of 32 bytes) that seals them
+    secrets_key: str | None = field(default=None, repr=False)
+    # A local `orchestrate run`: secrets from ORCHESTRATE_SECRET_<NAME> variables
+    local_secrets: dict[str, str] = field(default_factory=dict, repr=False, hash=False)
     # Fairness: steps of one run in flight at once; the rest stays queued in the database
     run_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     # Clients of a running service (orchestrate submit / watch)
@@ -63,6 +69,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
         """Read settings from ``env`` (default: the process environment), after
         loading ``dotenv`` (default: ``./.env``) without overriding what is set."""
+        from .vault import from_environment
+
         if env is None:
             from dotenv import dotenv_values
 
@@ -90,6 +98,9 @@ class Settings:
             sqs_endpoint_url=env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             webhook_allow_private=_flag(env, "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE"),
+            http_max_response=_count(env, "ORCHESTRATE_HTTP_MAX_RESPONSE", DEFAULT_HTTP_MAX_RESPONSE, most=64 << 20),
+            secrets_key=env.get("ORCHESTRATE_SECRETS_KEY") or None,
+            local_secrets=from_environment(env),
             run_max_in_flight=_count(env, "ORCHESTRATE_RUN_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT),
             api_url=(env.get("ORCHESTRATE_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
             api_token=env.get("ORCHESTRATE_TOKEN") or None,
@@ -105,12 +116,12 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={env[name]!r} is not a boolean; use 1 or 0")
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, *, most: int = 10_000) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
-        raise ConfigError(f"{name}={raw!r} must be a whole number from 1 to 10000")
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name}={raw!r} must be a whole number from 1 to {most}")
     return int(raw)
 
 

@@ -34,12 +34,15 @@ _TEMPLATE_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticErr
 _RENDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="orchestrate-render")
 
 
+_ROOTS = ("inputs", "steps", "secrets")  # read as root.name, the name written literally
+
+
 @dataclass(frozen=True)
 class Reference:
-    """Something a template reads: ``inputs.x``, ``steps.s[.output|.outputs.f|.status]``
-    or a bare name (a v0.2 step input or a step id)."""
+    """Something a template reads: ``inputs.x``, ``steps.s[.output|.outputs.f|.status]``,
+    ``secrets.NAME`` or a bare name (a v0.2 step input or a step id)."""
 
-    kind: str  # "input" | "step" | "name"
+    kind: str  # "input" | "step" | "secret" | "name"
     name: str
     field: str | None = None  # for steps: "output", "outputs", "status"
     subfield: str | None = None  # for steps.s.outputs.f: "f"
@@ -91,7 +94,7 @@ def _assigned_names(tree: nodes.Node) -> set[str]:
 def _walk(node: nodes.Node, refs: list[Reference], problems: list[tuple[str, int | None]], local: set[str]) -> None:
     if isinstance(node, (nodes.Getattr, nodes.Getitem)):
         chain = _chain(node)
-        if chain is not None and chain[0] in ("inputs", "steps") and chain[0] not in local:
+        if chain is not None and chain[0] in _ROOTS and chain[0] not in local:
             _record(chain, node.lineno, refs, problems)
             if isinstance(node, nodes.Getitem):
                 _walk(node.arg, refs, problems, local)
@@ -99,7 +102,7 @@ def _walk(node: nodes.Node, refs: list[Reference], problems: list[tuple[str, int
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
             problems.append((f"access to '{node.attr}' is not allowed in templates", node.lineno))
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in local:
-        if node.name in ("inputs", "steps"):
+        if node.name in _ROOTS:
             problems.append((f"'{node.name}' must be followed by a literal name, as in {node.name}.name", node.lineno))
         elif node.name not in _ENV.globals:
             refs.append(Reference("name", node.name))
@@ -138,6 +141,9 @@ def _record(chain: list[str | None], line: int, refs: list[Reference], problems:
     name = str(chain[1])
     if root == "inputs":
         refs.append(Reference("input", name))
+        return
+    if root == "secrets":
+        refs.append(Reference("secret", name))
         return
     field = chain[2] if len(chain) > 2 else None
     if field not in (None, "output", "outputs", "status"):

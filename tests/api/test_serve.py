@@ -240,3 +240,29 @@ def test_export_from_the_command_line_matches_the_api(service: Service, tmp_path
     assert wrong.returncode == 2 and "md, json" in wrong.stderr
     unknown = service.cli("export", "00000000-0000-4000-8000-000000000000")
     assert unknown.returncode == 2 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_secrets_from_the_command_line_reach_an_http_step(service: Service, tmp_path: Path) -> None:
+    from tests.fakes.api_server import ApiServer
+
+    assert (Path(service.env["XDG_DATA_HOME"]) / "orchestrate" / "secrets-key").is_file()  # serve made its key
+    assert service.cli("token", "--user", "secrets@example.test").returncode == 0
+    assert service.cli("secrets", "set", "lower", "--value", "x").returncode == 2
+    made = service.cli("secrets", "set", "API_TOKEN", "--value", "cli-secret-31337")
+    assert made.returncode == 0 and "{{ secrets.API_TOKEN }}" in made.stderr, made.stderr
+    listed = service.cli("secrets", "list")
+    assert listed.returncode == 0 and listed.stdout.startswith("API_TOKEN  updated ") and "cli-secret" not in listed.stdout
+    api = ApiServer()
+    try:
+        flow = tmp_path / "call.yaml"
+        flow.write_text(f"name: call\nsteps:\n  - {{id: a, http: {{url: '{api.url}/v', headers: {{X-Token: '{{{{ secrets.API_TOKEN }}}}'}}}}}}\n")
+        submitted = service.cli("submit", str(flow), "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        assert json.loads(submitted.stdout)["status"] == "succeeded" and "cli-secret-31337" not in submitted.stdout
+        assert api.requests[0].headers["x-token"] == "cli-secret-31337"
+    finally:
+        api.stop()
+    assert service.cli("secrets", "delete", "API_TOKEN").returncode == 0
+    gone = service.cli("secrets", "delete", "API_TOKEN")
+    assert gone.returncode == 2 and "secret API_TOKEN not found" in gone.stderr
+    assert "cli-secret-31337" not in service.log.read_text()

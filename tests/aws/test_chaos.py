@@ -1,7 +1,7 @@
 """Chaos: 200 runs of a 6-step fan-out/join (one a 4-item for_each) through real SQS (moto) and real Postgres,
 while the harness duplicates 20% of messages, drops 10% (the sweeper recovers them),
-crashes 10% of invocations between the model call and the commit, and the model
-answers 429 or 500 on 5% of calls. Every run must succeed exactly once, with one
+crashes 10% of invocations between the model call and the commit, and the model (and
+the API an http step calls) answers 429 or 500 on 5% of calls. Every run must succeed exactly once, with one
 recorded output per step and an event log that matches the step states."""
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from orchestrate.aws.worker import poll_once
 from orchestrate.db.store import PostgresStore
 from orchestrate.db.sweeper import sweep
 from orchestrate.engine.core import Engine
+from orchestrate.engine.kinds.http import HttpPolicy
 from orchestrate.engine.records import StepMessage
 from orchestrate.errors import ProviderTransient
 from orchestrate.llm import ChatRequest, Completion, MockProvider
 from orchestrate.settings import Settings
 from orchestrate.spec import parse_workflow
+from tests.fakes.api_server import ApiServer, Reply, json_reply
 
 RUNS = int(os.environ.get('CHAOS_RUNS', '200'))
 WORKERS = 3
@@ -40,8 +42,9 @@ steps:
   - {id: left, prompt: 'L {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: middle, prompt: 'M {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: right, prompt: 'R {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
+  - {id: fetch, http: {url: 'API/n/{{ plan | length }}'}, retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: each, for_each: "{{ ['a', 'b', 'c', 'd'] }}", concurrency: 2, prompt: 'E {{ item }} {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
-  - {id: join, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
+  - {id: join, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }} {{ fetch }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
 """
 ITEMS = [f"each[{i}]" for i in range(4)]
 
@@ -110,7 +113,11 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
     queue_url = make_queue(visibility=2)
     settings = Settings(database_url=pg_url, step_queue_url=queue_url, sqs_endpoint_url=sqs_endpoint)
     owner = make_user()
-    plan = parse_workflow(WORKFLOW)
+    api = ApiServer()  # the http step's API: 429 or 500 on 5% of requests, like the model
+    for _ in range(RUNS * 3):
+        fail = chaos.roll("api_errors", 0.05)
+        api.then(json_reply({"error": "busy"}, 429, **{"retry-after": "0"}) if fail and chaos.random.random() < 0.5 else Reply(500) if fail else json_reply({"ok": True}))
+    plan = parse_workflow(WORKFLOW.replace("API", api.url))
 
     def container() -> Runtime:
         """A Lambda container: its own loop, pool and engine, with chaos around them."""
@@ -119,7 +126,7 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
         async def build() -> Engine:
             store = await PostgresStore.open(pg_url, max_size=10)
             queue = ChaosQueue(SqsQueue(queue_url, sqs_client("us-east-1", sqs_endpoint)), chaos)
-            return Engine(ChaosStore(store, chaos), queue, ChaosProvider(chaos))  # type: ignore[arg-type]
+            return Engine(ChaosStore(store, chaos), queue, ChaosProvider(chaos), http=HttpPolicy(allow_private=True))  # type: ignore[arg-type]
 
         runtime.use(runtime.run(build()))
         return runtime
@@ -187,6 +194,7 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
         print("STUCK", rid, [(s.step_id, s.status.value, s.attempt, s.released, s.lease_until, s.not_before, s.queued_at) for s in run.steps.values()])  # type: ignore[union-attr]
         print([e for e in events if e[0] == rid])
     starter.close()
+    api.stop()
     assert len(run_ids) == RUNS
     assert Counter(status for _, status in runs) == {"succeeded": RUNS}
     by_run: dict[str, list[tuple[int, str, str | None]]] = {}
@@ -204,3 +212,4 @@ def test_chaos(pg_url: str, make_user: Callable[..., str], make_queue: Callable[
         assert run is not None and run.steps["each"].outputs == [run.steps[i].output for i in ITEMS]
     # The chaos really happened.
     assert chaos.counts["dropped"] > 50 and chaos.counts["duplicated"] > 100 and chaos.counts["crashed"] > 50 and chaos.counts["provider_errors"] > 20, chaos.counts
+    assert chaos.counts["api_errors"] > RUNS // 20 and len(api.requests) > RUNS, chaos.counts

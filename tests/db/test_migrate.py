@@ -178,6 +178,9 @@ def test_migrations_run_as_a_non_superuser_owner_like_on_supabase(
             # ... only the intent granted on purpose (tests/security covers it).
             assert query(url, executable) == ([("orchestrate.owns_run_topic(text)",), ("orchestrate.redeliver_webhook(uuid)",)] if role == "authenticated" else [])
             assert query(url, f"select has_table_privilege('{role}', 'public.step_runs', 'update')") == [(False,)]
+            # Secrets: names may be listed by their owner, a sealed value is never readable.
+            assert query(url, f"select has_column_privilege('{role}', 'public.user_secrets', 'value', 'select')") == [(False,)]
+            assert query(url, f"select has_column_privilege('{role}', 'public.user_secrets', 'name', 'select')") == [(role == "authenticated",)]
         assert query(url, "select count(*) from pg_publication_tables where pubname = 'supabase_realtime'") == [(3,)]
     finally:
         with psycopg.connect(pg_server_url, autocommit=True) as conn:

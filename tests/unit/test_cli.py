@@ -12,6 +12,7 @@ import pytest
 
 from orchestrate.spec import load_workflow
 from tests.corpus import PROTOTYPE, file_id, sample_inputs, workflow_files
+from tests.fakes.api_server import ApiServer, json_reply
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -29,11 +30,28 @@ def test_examples_are_present() -> None:
     assert {p.name for p in EXAMPLES} >= {"marketing.yaml", "debate.yaml", "dnd_adventure.yaml", "launch_kit.yaml", "support_triage.yaml"}
 
 
+# What the local API answers an example's http steps (the file's `api_url` input names it).
+API_ANSWERS = {"repo_report.yaml": {"full_name": "python/cpython", "description": "The Python language", "stargazers_count": 65000}}
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_runs_with_the_mock(path: Path, tmp_path: Path) -> None:
     result_file = tmp_path / "result.json"
-    proc = orchestrate("run", str(path), "--mock", "--output", str(result_file))
+    plan = load_workflow(path)
+    extra: list[str] = [f"--secret={name}=test-{name.lower()}" for name in plan.secrets]
+    server = None
+    if "api_url" in plan.workflow.inputs:  # an example with http steps: served on loopback, offline
+        server = ApiServer()
+        server.default = json_reply(API_ANSWERS[path.name])
+        extra += ["--input", f"api_url={server.url}"]
+    try:
+        proc = orchestrate("run", str(path), "--mock", "--output", str(result_file), *extra, env={"ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE": "1"})
+    finally:
+        if server is not None:
+            server.stop()
     assert proc.returncode == 0, proc.stderr
+    if server is not None:
+        assert server.requests and all(r.headers.get("authorization", "").startswith("Bearer test-") for r in server.requests)
     result = json.loads(result_file.read_text())
     assert result["status"] == "succeeded"
     assert "succeeded in" in proc.stderr
@@ -117,3 +135,24 @@ def test_schema_command_prints_json_schema() -> None:
     proc = orchestrate("schema")
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["title"] == "Orchestrate workflow"
+
+
+def test_a_local_run_reads_secrets_from_the_environment_or_the_command_line(tmp_path: Path) -> None:
+    server = ApiServer()
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(f"name: t\nsteps:\n  - {{id: a, http: {{url: '{server.url}/x', headers: {{X-Key: '{{{{ secrets.KEY }}}}'}}}}}}\n")
+    allow = {"ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE": "1"}
+    try:
+        missing = orchestrate("run", str(wf), "--mock", env=allow)
+        assert missing.returncode == 2 and "secret KEY not found" in missing.stderr and server.requests == []
+        bad = orchestrate("run", str(wf), "--mock", "--secret", "key=hunter2", env=allow)
+        assert bad.returncode == 2 and "--secret key: secret name 'key' is not valid" in bad.stderr and "hunter2" not in bad.stderr
+        from_env = orchestrate("run", str(wf), "--mock", "--json", env={**allow, "ORCHESTRATE_SECRET_KEY": "from-env"})
+        given = orchestrate("run", str(wf), "--mock", "--json", "--secret", "KEY=from-flag", env={**allow, "ORCHESTRATE_SECRET_KEY": "from-env"})
+        assert (from_env.returncode, given.returncode) == (0, 0), from_env.stderr + given.stderr
+        assert [r.headers["x-key"] for r in server.requests] == ["from-env", "from-flag"]
+        assert "from-flag" not in given.stdout and "[secret KEY]" in json.loads(given.stdout)["steps"][0]["prompt"]
+        refused = orchestrate("run", str(wf), "--mock", "--secret", "KEY=v")  # loopback, without the setting
+        assert refused.returncode == 2 and "HTTP host 127.0.0.1 is not public: a loopback address" in refused.stderr
+    finally:
+        server.stop()

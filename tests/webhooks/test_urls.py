@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from orchestrate.api import Services
-from orchestrate.webhooks import ssrf
-from orchestrate.webhooks.ssrf import LookupFailed, Lookups, UnsafeURL, check_target, resolve
+from orchestrate.net import ssrf
+from orchestrate.net.ssrf import LookupFailed, Lookups, UnsafeURL, check_target, resolve
 from tests.api.conftest import bearer
 from tests.fakes.receiver import Receiver
 

@@ -18,7 +18,7 @@ from orchestrate.llm import MockProvider
 from orchestrate.spec import parse_workflow
 from orchestrate.webhooks.deliveries import deliver, deliveries_of_run
 from orchestrate.webhooks.local import InlineWebhooks
-from orchestrate.webhooks.ssrf import UnsafeURL, resolve
+from orchestrate.net.ssrf import UnsafeURL, resolve
 from tests.fakes.receiver import Receiver
 
 from .conftest import PAIR, delivery_row, finished_run, secret_of

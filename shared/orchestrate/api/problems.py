@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConflictError, InputError, NotFound, OrchestrateError, SpecError
+from ..errors import ConflictError, InputError, NotFound, OrchestrateError, RunRefused, SpecError
 
 log = logging.getLogger("orchestrate.api")
 
@@ -116,6 +116,9 @@ async def _orchestrate_error(request: Request, exc: OrchestrateError) -> JSONRes
         return problem_response(request, 422, exc.type, f"the workflow is invalid ({n} problem{'s' if n != 1 else ''})", errors=spec_errors(exc))
     if isinstance(exc, InputError):
         return problem_response(request, 422, exc.type, "the run's inputs are invalid", errors=input_errors(exc))
+    if isinstance(exc, RunRefused):
+        errors = [{"path": p.path, "message": p.message, "line": None, "column": None} for p in exc.problems]
+        return problem_response(request, 422, exc.type, exc.message, errors=errors)
     if isinstance(exc, NotFound):
         return problem_response(request, 404, exc.type, exc.message)
     if isinstance(exc, ConflictError):

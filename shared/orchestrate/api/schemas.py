@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from ..engine.records import Mode, RunStatus, StepStatus
-from ..webhooks.ssrf import MAX_URL, UnsafeURL, parse_url
+from ..net.ssrf import MAX_URL, UnsafeURL, parse_url
 
 T = TypeVar("T")
 MAX_SOURCE = 1024 * 1024
@@ -191,6 +191,20 @@ class WebhookSecret(BaseModel):
     secret: str = Field(description="`whsec_...`: verify webhook signatures with it (Standard Webhooks)")
     created_at: dt.datetime
     rotated_at: dt.datetime | None
+
+
+class SecretValue(_In):
+    value: str = Field(description="The secret's value (1 to 8192 characters); it is never returned")
+
+
+class SecretName(BaseModel):
+    name: str = Field(description="Read it in an http step's url or headers as `{{ secrets.NAME }}`")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SecretNames(BaseModel):
+    items: list[SecretName] = Field(description="Your secrets by name (never their values)")
 
 
 class Health(BaseModel):

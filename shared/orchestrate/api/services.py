@@ -15,16 +15,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..db.connect import connection_lost
+from ..db.secrets import PostgresSecrets
 from ..db.store import PostgresStore
 from ..db.sweeper import SweepReport
 from ..db.watch import RunWatch
 from ..db.workflows import Workflows
 from ..engine.core import Engine
+from ..engine.kinds.http import HttpPolicy
 from ..engine.queue import InProcessQueue, Queue, consume
 from ..engine.records import DEFAULT_MAX_IN_FLIGHT, StepMessage
 from ..errors import ConfigError
 from ..llm.base import ChatRequest, Completion, Provider
-from ..settings import Settings
+from ..settings import DEFAULT_HTTP_MAX_RESPONSE, Settings
+from ..vault import SecretBox
 
 if TYPE_CHECKING:
     from ..webhooks.local import InlineWebhooks
@@ -42,6 +45,7 @@ class Services:
     workflows: Workflows
     watch: RunWatch  # the one poller behind every events long-poll and stream
     allow_private_webhooks: bool = False  # webhook URLs may name private addresses (local development)
+    secrets: PostgresSecrets | None = None  # users' named secrets (http steps)
 
 
 class NoModel:
@@ -73,13 +77,14 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
 
         webhooks = SqsQueue(settings.webhook_queue_url, sqs_client(settings.aws_region, settings.sqs_endpoint_url))
     try:
+        secrets = PostgresSecrets(store, SecretBox.optional(settings.secrets_key))
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
-            max_in_flight=settings.run_max_in_flight,
+            max_in_flight=settings.run_max_in_flight, secrets=secrets, http=HttpPolicy.from_settings(settings),
         )
         watch = RunWatch(store)
         try:
-            yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=settings.webhook_allow_private)
+            yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=settings.webhook_allow_private, secrets=secrets)
         finally:
             await watch.close()
     finally:
@@ -97,15 +102,20 @@ async def local_stack(
     sweep: bool = True,
     allow_private_webhooks: bool = False,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    secrets_key: str | None = None,
+    http_max_response: int = DEFAULT_HTTP_MAX_RESPONSE,
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
-    Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
+    Webhooks go out as soon as a run ends; the sweeper retries the ones that failed.
+    ``allow_private_webhooks`` also lets http steps reach private addresses."""
     from ..webhooks.local import InlineWebhooks
 
     store = await PostgresStore.open(conninfo, max_size=max_size)
     queue = InProcessQueue()
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
-    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight)
+    secrets = PostgresSecrets(store, SecretBox.optional(secrets_key))
+    http = HttpPolicy(allow_private=allow_private_webhooks, max_response=http_max_response)
+    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, secrets=secrets, http=http)
 
     async def handle(message: StepMessage) -> None:
         try:
@@ -122,7 +132,7 @@ async def local_stack(
         tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
     watch = RunWatch(store)
     try:
-        yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=allow_private_webhooks)
+        yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=allow_private_webhooks, secrets=secrets)
     finally:
         for task in tasks:
             task.cancel()

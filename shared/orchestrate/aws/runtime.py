@@ -79,6 +79,9 @@ class Runtime:
 
 async def build_engine(settings: Settings) -> Engine:
     """The hosted engine: Postgres store, SQS queue, the configured model."""
+    from ..db.secrets import PostgresSecrets
+    from ..engine.kinds.http import HttpPolicy
+    from ..vault import SecretBox
     from ..db.store import PostgresStore
     from ..errors import ConfigError
     from ..llm import make_provider
@@ -93,5 +96,6 @@ async def build_engine(settings: Settings) -> Engine:
     queue = SqsQueue(settings.step_queue_url, client)
     webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
     return Engine(
-        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight
+        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight,
+        secrets=PostgresSecrets(store, SecretBox.optional(settings.secrets_key)), http=HttpPolicy.from_settings(settings),
     )

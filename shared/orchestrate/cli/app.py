@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from ..errors import InputError, OrchestrateError, SpecError
+from ..errors import InputError, OrchestrateError, RunRefused, SpecError
 from ..settings import Settings
 
 app = typer.Typer(
@@ -52,6 +52,10 @@ def guard() -> Iterator[None]:
         for message in exc.problems:
             err.print(f"[red]{escape(message)}[/]", highlight=False)
         _die("invalid inputs")
+    except RunRefused as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{escape(problem.format())}[/]", highlight=False)
+        _die(f"the run cannot start ({exc.type})")
     except OrchestrateError as exc:
         _die(exc.message)
     except KeyboardInterrupt:
@@ -91,9 +95,14 @@ def run(
     mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    secret: Annotated[
+        list[str], typer.Option("--secret", "-s", help="A secret for http steps as NAME=VALUE (repeatable); also read from ORCHESTRATE_SECRET_<NAME>.")
+    ] = [],  # noqa: B006
 ) -> None:
     """Run a workflow here, with live progress; exit 1 if the run fails."""
+    from ..engine.kinds.http import HttpPolicy
     from ..engine.local import run_local
+    from ..vault import StaticSecrets
     from ..llm import make_provider
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
@@ -106,10 +115,15 @@ def run(
         given = _ask_missing(plan.workflow, given)
         values = resolve_inputs(plan.workflow, given)
         provider = make_provider(settings, mock=mock)
+        secrets = StaticSecrets({**settings.local_secrets, **_secret_pairs(secret)})
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
         with Progress(err, view, quiet=False) as progress:
-            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model))
+            result = asyncio.run(
+                run_local(
+                    plan, values, provider, on_event=progress, default_model=settings.default_model, secrets=secrets, http=HttpPolicy.from_settings(settings)
+                )
+            )
         elapsed = time.monotonic() - started
     data = result.to_dict()
     if output is not None:
@@ -140,6 +154,23 @@ def schema() -> None:
     from ..spec import json_schema
 
     print(json.dumps(json_schema(), indent=2))
+
+
+def _secret_pairs(pairs: list[str]) -> dict[str, str]:
+    from ..vault import name_problem, value_problem
+
+    found: dict[str, str] = {}
+    problems = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        problem = "expected NAME=VALUE" if not sep else name_problem(name) or value_problem(value)
+        if problem:
+            problems.append(f"--secret {name if sep else pair[:40]}: {problem}")  # never echo a value
+        else:
+            found[name] = value
+    if problems:
+        raise InputError(problems)
+    return found
 
 
 def _read_inputs_file(path: Path) -> dict[str, Any]:
@@ -194,10 +225,12 @@ def _mount() -> None:
     """The commands that live in their own modules (each imports its needs lazily)."""
     from .db import db_app
     from .export import export
+    from .secrets import secrets_app
     from .service import register
     from .worker import worker
 
     app.add_typer(db_app, name="db")
+    app.add_typer(secrets_app, name="secrets")
     app.command()(worker)
     app.command()(export)
     register(app)  # serve, token, submit, watch

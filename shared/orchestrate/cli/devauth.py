@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,13 +31,25 @@ def secret_file() -> Path:
 
 def local_secret(path: Path | None = None) -> str:
     """The local signing secret, generated on first use (readable by this user only)."""
-    path = path or secret_file()
+    return _kept(path or secret_file(), lambda: secrets.token_urlsafe(48), lambda value: len(value) >= 32)
+
+
+def local_secrets_key(path: Path | None = None) -> str:
+    """The local server's key for users' secrets (``ORCHESTRATE_SECRETS_KEY`` unset),
+    made on first use and kept beside the database: without it, stored secrets are lost."""
+    from ..vault import new_key
+
+    return _kept(path or data_dir() / "secrets-key", new_key, bool)
+
+
+def _kept(path: Path, make: Callable[[], str], usable: Callable[[str], bool]) -> str:
+    """The value kept in ``path``, or a new one written there (readable by this user only)."""
     if path.is_file():
         value = path.read_text(encoding="utf-8").strip()
-        if len(value) >= 32:
+        if usable(value):
             return value
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
+    value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")

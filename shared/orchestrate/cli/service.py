@@ -33,11 +33,13 @@ def serve(
     from ..db.migrate import migrate
     from ..llm import make_provider
     from .client import save_config
-    from .devauth import ensure_user, links_enabled, secret_file, with_local_auth
+    from .devauth import ensure_user, links_enabled, local_secrets_key, secret_file, with_local_auth
 
     with guard():
         configured = Settings.from_env()
         settings = with_local_auth(configured.with_(use_mock=True) if mock else configured)
+        if not settings.secrets_key:
+            settings = settings.with_(secrets_key=local_secrets_key())
         provider = make_provider(settings)
         listener = _listen(host, port)
         url = f"http://{_client_host(host)}:{listener.getsockname()[1]}"
@@ -99,6 +101,8 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         default_model=settings.default_model,
         allow_private_webhooks=settings.webhook_allow_private,
         max_in_flight=settings.run_max_in_flight,
+        secrets_key=settings.secrets_key,
+        http_max_response=settings.http_max_response,
     ) as services:
         app = create_app(settings, services=services)
 

@@ -14,8 +14,10 @@ from typing import Any, Protocol
 from ..llm.base import Provider
 from ..spec import Plan, build
 from ..templates import in_render_thread
+from ..vault import Secrets
 from . import decide
 from .kinds import EXECUTORS
+from .kinds.http import HttpPolicy, preflight
 from .queue import Queue
 from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Mode, RunState, StepMessage, Usage
 from .store import Applied, Claim, Expand, Failure, Outcome, Skipped, Store, Success
@@ -42,8 +44,12 @@ class Engine:
         default_model: str = "gpt-4o",
         webhooks: RunFinished | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        secrets: Secrets | None = None,
+        http: HttpPolicy = HttpPolicy(),
     ) -> None:
         self.store = store
+        self.secrets = secrets  # the run owners' named secrets (http steps)
+        self.http = http
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
@@ -66,9 +72,12 @@ class Engine:
     ) -> RunState:
         """Create a run with validated inputs and enqueue its first steps. A repeated
         ``idempotency_key`` returns the earlier run (see ``Store.create_run``). No
-        template is evaluated here: a step's `when` is decided when it is claimed."""
+        template is evaluated here: a step's `when` is decided when it is claimed.
+        RunRefused (nothing created) if a secret it reads does not exist, or an http
+        URL it names may not be reached from here."""
         from ..spec import dump_spec
 
+        await preflight(plan, owner_id, self)
         run = RunState(
             id=run_id or str(uuid.uuid4()),
             spec=dump_spec(plan),

@@ -8,7 +8,9 @@ from typing import Any
 
 from ..llm.base import Provider
 from ..spec import Plan
+from ..vault import Secrets
 from .core import Engine
+from .kinds.http import HttpPolicy
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
 from .records import DEFAULT_MAX_IN_FLIGHT, Event, Mode, RunState
@@ -25,12 +27,14 @@ async def run_local(
     store: Store | None = None,
     owner_id: str | None = None,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    secrets: Secrets | None = None,
+    http: HttpPolicy = HttpPolicy(),
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight)
+    engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight, secrets=secrets, http=http)
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
         run = await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)

@@ -55,6 +55,13 @@ def _same_size(method: Callable[[str], str], factor: int = 1) -> Callable[[Any],
     return apply
 
 
+def urlencode(value: Any) -> str:
+    """Percent-encode text for a URL (an http step's query): at most 9 bytes per character."""
+    s = stringify(value)
+    b.text(9 * len(s))
+    return jf.do_urlencode(s)
+
+
 def trim(value: Any, chars: str | None = None) -> str:
     s = stringify(value)
     b.text(len(s))
@@ -304,6 +311,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "truncate": truncate,
     "unique": _materialise(jf.sync_do_unique, 2 * b.OBJECT),
     "upper": _same_size(str.upper, 3),
+    "urlencode": urlencode,
     "wordcount": wordcount,
     "wordwrap": wordwrap,
 }

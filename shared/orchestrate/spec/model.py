@@ -11,6 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"  # {{ secrets.API_TOKEN }}
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$"  # an HTTP token (RFC 9110)
+# Headers the connection itself decides (the checked host, the body's framing).
+RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "upgrade", "te", "trailer"})
 MAX_ITEMS = 1000  # a for_each list's longest
 DEFAULT_CONCURRENCY = 10
 ON_ITEM_ERROR_PATTERN = r"^(fail|continue|(100|[0-9]{1,2})(\.[0-9]+)?%)$"
@@ -69,13 +73,24 @@ class StepInput(_Strict):
 
 
 class HttpCall(_Strict):
-    """An API call; ``url``, ``headers`` and ``body`` are templates."""
+    """An API call; ``url``, ``headers`` and ``body`` are templates (``url`` and
+    ``headers`` may also read the owner's ``secrets``)."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: Annotated[str, Field(min_length=1)]
-    headers: dict[str, str] = {}
+    url: Annotated[str, Field(min_length=1, max_length=8192)]
+    headers: dict[Annotated[str, Field(pattern=HEADER_NAME_PATTERN)], str] = {}
     body: Any = None  # text, or JSON whose strings are templates
-    timeout: Annotated[float, Field(gt=0, le=300)] = 30.0
+    timeout: Annotated[float, Field(gt=0, le=300)] = 30.0  # seconds for the whole exchange
+
+    @field_validator("headers")
+    @classmethod
+    def _own_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
+        if reserved:
+            raise ValueError(f"header {reserved[0]!r} is set by the connection itself and cannot be given")
+        if len({name.lower() for name in value}) != len(value):
+            raise ValueError("a header is given twice (header names are case-insensitive)")
+        return value
 
 
 class Approval(_Strict):

@@ -13,13 +13,15 @@ from pydantic import ValidationError
 from ..errors import Problem, SpecError
 from ..templates import Reference, analyse
 from .inputs import describe, matches
-from .model import STEP_ID_PATTERN, InputSpec, Step, StepInput, Workflow
+from .model import SECRET_NAME_PATTERN, STEP_ID_PATTERN, InputSpec, ModelSettings, Step, StepInput, Workflow
 from .problems import dedupe, format_path, from_validation_error, locate, suggest
 from .yamlsource import Marks
 
 USER = "user"
-RUNNABLE_KINDS = frozenset({"prompt"})  # step kinds the engine can execute
+RUNNABLE_KINDS = frozenset({"prompt", "http"})  # step kinds the engine can execute
 ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
+SECRETS_WHERE = "`secrets` can only be used in an http step's `url` and `headers`"
+Path = tuple[str | int, ...]
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
 
@@ -46,6 +48,7 @@ class StepPlan:
     index: int
     needs: frozenset[str]  # every step this one waits for
     bindings: Mapping[str, Binding]
+    secrets: frozenset[str] = frozenset()  # the owner's secrets it reads (http url and headers)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ class Plan:
 
     def dependents(self, step_id: str) -> list[str]:
         return [sid for sid, sp in self.steps.items() if step_id in sp.needs]
+
+    @property
+    def secrets(self) -> dict[str, list[str]]:
+        """Each secret the run will read, with the steps that read it (in file order)."""
+        used: dict[str, list[str]] = {}
+        for sid, sp in self.steps.items():
+            for name in sorted(sp.secrets):
+                used.setdefault(name, []).append(sid)
+        return dict(sorted(used.items()))
 
 
 def build(data: Any, marks: Marks | None = None, file: str | None = None) -> Plan:
@@ -154,23 +166,24 @@ class _Checker:
         plans: dict[str, StepPlan] = {}
         refers = False
         for index, step in enumerate(workflow.steps):
-            needs, bindings = self._step_needs(workflow, by_id, index, step)
+            needs, bindings, secrets = self._step_needs(workflow, by_id, index, step)
             refers = refers or bool(needs)
-            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings))
+            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings, frozenset(secrets)))
         conversation = workflow.conversation if workflow.conversation is not None else (not refers and len(plans) > 1)
         if conversation:
             if refers:
                 self.add(("conversation",), "a conversation runs steps in order; its steps cannot refer to each other or use `needs`")
             order = list(plans)
-            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings) for i, (sid, sp) in enumerate(plans.items())}
+            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings, sp.secrets) for i, (sid, sp) in enumerate(plans.items())}
         else:
             self._check_cycles(plans)
         return Plan(workflow, plans, conversation)
 
-    def _step_needs(self, workflow: Workflow, by_id: dict[str, Step], index: int, step: Step) -> tuple[set[str], dict[str, Binding]]:
+    def _step_needs(self, workflow: Workflow, by_id: dict[str, Step], index: int, step: Step) -> tuple[set[str], dict[str, Binding], set[str]]:
         at = ("steps", index)
         needs: set[str] = set()
         bindings: dict[str, Binding] = {}
+        secrets: set[str] = set()
         for i, item in enumerate(step.inputs):
             binding = self._bind(by_id, item, (*at, "inputs", i))
             if binding:
@@ -186,6 +199,11 @@ class _Checker:
             self.add((*at, step.kind), f"`{step.kind}` steps cannot run yet")
         if step.on_error != "fail":
             self.add((*at, "on_error"), "`on_error` other than `fail` cannot be used yet")
+        if step.kind != "prompt":
+            for field in sorted(ModelSettings.model_fields.keys() & step.model_fields_set):
+                self.add((*at, field), f"`{field}` applies only to a `prompt` step, not to an `{step.kind}` step")
+        if step.http is not None:
+            self._check_http(step, at)
         if step.for_each is None:
             for field in ("concurrency", "on_item_error"):
                 if field in step.model_fields_set:
@@ -193,28 +211,44 @@ class _Checker:
         for_each = for_each_expression(step.for_each) if step.for_each is not None else None
         if step.for_each is not None and for_each is None:
             self.add((*at, "for_each"), "`for_each` must be one expression giving a list, as in \"{{ steps.research.outputs.pains }}\"")
-        for field, source, expression in (("prompt", step.prompt, False), ("when", step.when, True), ("for_each", for_each, True)):
-            if source is None:
-                continue
+        for tail, source, expression, per_item, secret_ok in _templates(step, for_each):
+            path = (*at, *tail)
             analysis = analyse(source, expression=expression)
             for message, line in analysis.problems:
-                self.add((*at, field), message, line)
+                self.add(path, message, line)
             for ref in analysis.references:
-                if ref.kind == "name" and ref.name in ITEM_NAMES and ref.name not in bindings and ref.name not in by_id:
-                    if field != "prompt" or step.for_each is None:
-                        where = "a step's prompt with `for_each`" if step.for_each is not None else "a step with `for_each`"
-                        if ref.name == "item" or step.for_each is not None:
-                            self.add((*at, field), f"`{ref.name}` is only defined in {where}")
-                            continue
+                if ref.kind == "secret" and secret_ok:
+                    if re.fullmatch(SECRET_NAME_PATTERN, ref.name) is None:
+                        self.add(path, f"secret name '{ref.name}' is not valid: upper-case letters, digits and _, starting with a letter (as in secrets.API_TOKEN)")
                     else:
+                        secrets.add(ref.name)
+                    continue
+                if ref.kind == "name" and ref.name in ITEM_NAMES and ref.name not in bindings and ref.name not in by_id:
+                    if per_item and step.for_each is not None:
                         continue
-                target = self._check_reference(workflow, by_id, step, bindings, ref, (*at, field))
+                    if ref.name == "item" or step.for_each is not None:
+                        self.add(path, f"`{ref.name}` is only defined in {_item_where(step)}")
+                        continue
+                target = self._check_reference(workflow, by_id, step, bindings, ref, path)
                 if target:
                     needs.add(target)
         if step.id in needs:
             self.add(at, f"step '{step.id}' refers to itself")
             needs.discard(step.id)
-        return needs, bindings
+        return needs, bindings, secrets
+
+    def _check_http(self, step: Step, at: Path) -> None:
+        from ..net.ssrf import UnsafeURL, parse_url
+
+        http = step.http
+        assert http is not None
+        if http.timeout > step.timeout:
+            self.add((*at, "http", "timeout"), f"`http.timeout` ({http.timeout:g}s) must not exceed the step's `timeout` ({step.timeout:g}s)")
+        if "{{" not in http.url and "{%" not in http.url:
+            try:  # a URL without templates is checked now (its address is checked when sent)
+                parse_url(http.url, "HTTP")
+            except UnsafeURL as exc:
+                self.add((*at, "http", "url"), exc.message)
 
     def _bind(self, by_id: dict[str, Step], item: StepInput, path: tuple[str | int, ...]) -> Binding | None:
         if item.source == USER:
@@ -231,6 +265,9 @@ class _Checker:
         self, workflow: Workflow, by_id: dict[str, Step], step: Step, bindings: dict[str, Binding], ref: Reference, path: tuple[str | int, ...]
     ) -> str | None:
         """Check one reference; return the step it makes this one depend on."""
+        if ref.kind == "secret":
+            self.add(path, SECRETS_WHERE)
+            return None
         if ref.kind == "input":
             if ref.name not in workflow.inputs:
                 self.add(path, f"unknown input '{ref.name}'{suggest(ref.name, workflow.inputs) or '; declare it under `inputs:`'}")
@@ -281,6 +318,40 @@ class _Checker:
                 state[nxt] = 1
                 path.append(nxt)
                 stack.append((nxt, sorted(plans[nxt].needs)))
+
+
+def _templates(step: Step, for_each: str | None) -> list[tuple[Path, str, bool, bool, bool]]:
+    """A step's templates: (path below the step, source, is an expression, may read
+    ``item``/``loop``, may read ``secrets``)."""
+    out: list[tuple[Path, str, bool, bool, bool]] = []
+    if step.prompt is not None:
+        out.append((("prompt",), step.prompt, False, True, False))
+    if step.http is not None:
+        out.append((("http", "url"), step.http.url, False, True, True))
+        out += [(("http", "headers", name), value, False, True, True) for name, value in step.http.headers.items()]
+        out += [(("http", "body", *where), text, False, True, False) for where, text in body_templates(step.http.body)]
+    if step.when is not None:
+        out.append((("when",), step.when, True, False, False))
+    if for_each is not None:
+        out.append((("for_each",), for_each, True, False, False))
+    return out
+
+
+def body_templates(body: Any, where: Path = ()) -> list[tuple[Path, str]]:
+    """The templates of an http body: the text itself, or every string in its JSON."""
+    if isinstance(body, str):
+        return [(where, body)]
+    if isinstance(body, dict):
+        return [t for key, value in body.items() for t in body_templates(value, (*where, str(key)))]
+    if isinstance(body, list):
+        return [t for i, value in enumerate(body) for t in body_templates(value, (*where, i))]
+    return []
+
+
+def _item_where(step: Step) -> str:
+    if step.for_each is None:
+        return "a step with `for_each`"
+    return "an http step's url, headers and body with `for_each`" if step.http is not None else "a step's prompt with `for_each`"
 
 
 def _duplicate_ids(data: dict[str, Any], marks: Marks) -> list[Problem]:

@@ -60,6 +60,8 @@ def _message(item: Any, root: type[BaseModel], path: list[str | int]) -> str:
         return f"unknown field '{field}'{hint}"
     if kind == "missing":
         return "required field is missing"
+    if kind == "string_pattern_mismatch" and "headers" in path:
+        return "a header name is letters, digits and !#$%&'*+.^_`|~- (no spaces or colons)"
     if kind == "string_pattern_mismatch":
         return "must start with a letter and contain only letters, digits and '_' (it is used as a template name)"
     if kind == "model_type" or kind == "dict_type":

@@ -23,7 +23,7 @@ from ..db.store import PostgresStore, valid_id
 from ..errors import ConflictError
 from .secrets import secret_problem, signing_secret
 from .sender import Attempt, send
-from .ssrf import Resolver
+from ..net.ssrf import Resolver
 
 log = logging.getLogger("orchestrate.webhooks")
 

@@ -1,14 +1,15 @@
-"""Send one signed webhook: no redirects, a short timeout, a capped response read."""
+"""Send one signed webhook through the guarded request: no redirects, a short timeout,
+a capped response read."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .ssrf import LookupFailed, Resolver, UnsafeURL, resolve
+from ..net.guarded import request
+from ..net.ssrf import LookupFailed, Resolver, UnsafeURL
 
 TIMEOUT = 10.0
 MAX_RESPONSE = 64 * 1024
@@ -50,32 +51,20 @@ async def send(
     import httpx
 
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    headers = signed_headers(secret, message_id, body, dt.datetime.now(dt.UTC))
     try:
-        target = await resolve(url, allow_private=allow_private, resolver=resolver)
+        answer = await request(
+            "POST", url, headers=headers, content=body.encode(), timeout=TIMEOUT, max_bytes=MAX_RESPONSE, allow_private=allow_private, resolver=resolver
+        )
     except UnsafeURL as exc:
         return Attempt(False, None, exc.message, retryable=False)
     except LookupFailed as exc:  # DNS may answer later
         return Attempt(False, None, exc.message, retryable=True)
-    headers = signed_headers(secret, message_id, body, dt.datetime.now(dt.UTC)) | {"host": target.host}
-    try:
-        # httpx's timeout bounds each read; this bounds the whole exchange (a receiver
-        # dribbling one byte at a time must not hold the sender).
-        async with asyncio.timeout(TIMEOUT), httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT, trust_env=False) as client:
-            request = client.build_request("POST", target.url, content=body.encode(), headers=headers, extensions={"sni_hostname": target.server_name})
-            response = await client.send(request, stream=True)
-            try:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_RESPONSE:
-                        break
-            finally:
-                await response.aclose()
     except httpx.HTTPError as exc:
         return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:300], retryable=True)
     except TimeoutError:
         return Attempt(False, None, f"no complete answer within {TIMEOUT:g}s", retryable=True)
-    if 200 <= response.status_code < 300:
-        return Attempt(True, response.status_code, None, retryable=False)
-    error = "redirects are not followed" if 300 <= response.status_code < 400 else f"answered {response.status_code}"
-    return Attempt(False, response.status_code, error, retryable=True)
+    if 200 <= answer.status < 300:
+        return Attempt(True, answer.status, None, retryable=False)
+    error = "redirects are not followed" if 300 <= answer.status < 400 else f"answered {answer.status}"
+    return Attempt(False, answer.status, error, retryable=True)

@@ -15,7 +15,7 @@ from ...engine.decide import Action
 from ...engine.records import RunState, RunStatus
 from ...spec import Plan, resolve_inputs
 from ...settings import Settings
-from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
+from ...net.ssrf import LookupFailed, UnsafeURL, check_target
 from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..jsonbody import StrictJsonRoute

@@ -52,9 +52,7 @@ async def execute(engine: Engine, plan: Plan, claim: Claim) -> Outcome:
         return Failure(error, prompt)
     except OrchestrateError as exc:
         return Failure(ErrorInfo(exc.type, exc.message, claim.step_id), prompt)
-    text, data = without_nul(completion.text), completion.data
-    if data is not None and "\\u0000" in json.dumps(data):
-        data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
+    text, data = without_nul(completion.text), without_nul_data(completion.data)
     if item is not None and len(text) > MAX_ITEM_ANSWER:
         # Every item's answer ends up in its step's list: bound what one item adds.
         message = f"the answer of item {claim.step_id} is {len(text)} characters; an item's answer may have at most {MAX_ITEM_ANSWER}"
@@ -101,6 +99,13 @@ def output_schema(outputs: list[OutputSpec]) -> dict[str, Any]:
 def without_nul(text: str) -> str:
     """Postgres stores no U+0000; a model may still answer one. Keep it visible."""
     return text.replace("\x00", "\ufffd")
+
+
+def without_nul_data(data: Any) -> Any:
+    """The same for structured data (JSON text may spell U+0000 as an escape)."""
+    if data is not None and "\\u0000" in json.dumps(data):
+        return json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
+    return data
 
 
 def backoff(sp: StepPlan, attempt: int) -> float:

@@ -1,6 +1,7 @@
-"""Where a webhook may go: http(s) only, a real host, no credentials, and never to
-private, loopback, link-local, metadata, multicast or reserved addresses (unless a
-setting allows private ones, for local development).
+"""Where a webhook (or an http step) may go: http(s) only, a real host, no credentials,
+and never to private, loopback, link-local, metadata, multicast or reserved addresses
+(unless a setting allows private ones, for local development). ``noun`` names the URL's
+owner in messages ("webhook URL ...", "HTTP URL ...").
 
 Checked twice. When a run is created (``check_target``): the URL strictly, an address
 written in it, and what its host resolves to now, so a mistake is a 422 at once. When
@@ -33,7 +34,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]  # host, port -> addresses
 
 
 class UnsafeURL(OrchestrateError):
-    """A webhook URL that is never sent to (its form or its address)."""
+    """A URL that is never sent to (its form or its address)."""
 
     type = "unsafe-webhook-url"
 
@@ -79,75 +80,75 @@ _ULA = ipaddress.ip_network("fc00::/7")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 
 
-def parse_url(url: str) -> WebhookURL:
-    """The webhook URL's parts, checked strictly; UnsafeURL names what is wrong."""
+def parse_url(url: str, noun: str = "webhook") -> WebhookURL:
+    """The URL's parts, checked strictly; UnsafeURL names what is wrong."""
     if len(url) > MAX_URL:
-        raise UnsafeURL(f"webhook URL is {len(url)} characters long; at most {MAX_URL} are allowed")
+        raise UnsafeURL(f"{noun} URL is {len(url)} characters long; at most {MAX_URL} are allowed")
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise UnsafeURL("webhook URL must not contain spaces or control characters")
+        raise UnsafeURL(f"{noun} URL must not contain spaces or control characters")
     if "\\" in url:
-        raise UnsafeURL("webhook URL must not contain a backslash")
+        raise UnsafeURL(f"{noun} URL must not contain a backslash")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UnsafeURL(f"webhook URL is malformed: {exc}") from None
+        raise UnsafeURL(f"{noun} URL is malformed: {exc}") from None
     if parts.scheme not in ("http", "https") or not url.lower().startswith(f"{parts.scheme}://"):
-        raise UnsafeURL(f"webhook URL must start with http:// or https://, not {url[:12]!r}")
+        raise UnsafeURL(f"{noun} URL must start with http:// or https://, not {url[:12]!r}")
     if "@" in parts.netloc:
-        raise UnsafeURL("webhook URL must not carry credentials (user:password@)")
+        raise UnsafeURL(f"{noun} URL must not carry credentials (user:password@)")
     if "#" in url:
-        raise UnsafeURL("webhook URL must not have a fragment (#...): it is never sent")
+        raise UnsafeURL(f"{noun} URL must not have a fragment (#...): it is never sent")
     if not parts.hostname:
-        raise UnsafeURL("webhook URL has no host")
+        raise UnsafeURL(f"{noun} URL has no host")
     if port == 0:
-        raise UnsafeURL("webhook URL port must be between 1 and 65535")
+        raise UnsafeURL(f"{noun} URL port must be between 1 and 65535")
     default = 443 if parts.scheme == "https" else 80
     host = parts.hostname
     if parts.netloc.startswith("["):
         try:
             return WebhookURL(parts.scheme, host, port or default, port is not None, ipaddress.IPv6Address(host))
         except ValueError:
-            raise UnsafeURL(f"webhook URL host [{host}] is not an IPv6 address") from None
-    host = _ascii_host(host)
+            raise UnsafeURL(f"{noun} URL host [{host}] is not an IPv6 address") from None
+    host = _ascii_host(host, noun)
     last = host.rsplit(".", 1)[-1]
     if _NUMERIC.fullmatch(last):
         try:
             address: IPAddress | None = ipaddress.IPv4Address(host)
         except ValueError:
-            raise UnsafeURL(_odd_ipv4(host)) from None
+            raise UnsafeURL(_odd_ipv4(host, noun)) from None
     else:
         address = None
     return WebhookURL(parts.scheme, host, port or default, port is not None, address)
 
 
-def _ascii_host(host: str) -> str:
+def _ascii_host(host: str, noun: str) -> str:
     name = host[:-1] if host.endswith(".") else host
     if not name.isascii():
         try:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
-            raise UnsafeURL(f"webhook URL host {host!r} is not a valid host name") from None
+            raise UnsafeURL(f"{noun} URL host {host!r} is not a valid host name") from None
     if len(name) > 253:
-        raise UnsafeURL(f"webhook URL host is {len(name)} characters long; a host name has at most 253")
+        raise UnsafeURL(f"{noun} URL host is {len(name)} characters long; a host name has at most 253")
     for label in name.split("."):
         if len(label) > 63:
-            raise UnsafeURL(f"webhook URL host has a label of {len(label)} characters; a label has at most 63")
+            raise UnsafeURL(f"{noun} URL host has a label of {len(label)} characters; a label has at most 63")
         if not _LABEL.fullmatch(label):
-            raise UnsafeURL(f"webhook URL host {host!r} is not a valid host name (label {label!r})")
+            raise UnsafeURL(f"{noun} URL host {host!r} is not a valid host name (label {label!r})")
     return name
 
 
-def _odd_ipv4(host: str) -> str:
+def _odd_ipv4(host: str, noun: str) -> str:
     try:
         meaning = socket.inet_ntoa(socket.inet_aton(host))
     except OSError:
-        return f"webhook URL host {host!r} is not a valid IPv4 address"
-    return f"webhook URL host {host!r} is the IPv4 address {meaning} in a non-standard form; write it as {meaning}"
+        return f"{noun} URL host {host!r} is not a valid IPv4 address"
+    return f"{noun} URL host {host!r} is the IPv4 address {meaning} in a non-standard form; write it as {meaning}"
 
 
 def refusal(ip: IPAddress, *, allow_private: bool = False) -> str | None:
-    """Why a webhook may not go to ``ip`` ("a loopback address"), or None if it may."""
+    """Why nothing may be sent to ``ip`` ("a loopback address"), or None if it may."""
     if isinstance(ip, ipaddress.IPv6Address):
         # IPv4 carried in IPv6 (mapped, NAT64, 6to4, Teredo) is judged by the IPv4 address.
         carried: list[tuple[str, ipaddress.IPv4Address]] = []
@@ -205,14 +206,15 @@ class Lookups:
     these, not the event loop nor its default executor, and never more than ``slots``
     lookups at once (one more fails at once instead of queueing)."""
 
-    def __init__(self, slots: int, getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo) -> None:
+    def __init__(self, slots: int, getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo, *, noun: str = "webhook") -> None:
         self._slots = threading.BoundedSemaphore(slots)
-        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="webhook-dns")
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix=f"{noun.lower()}-dns")
+        self._noun = noun
         self._getaddrinfo = getaddrinfo
 
     async def __call__(self, host: str, port: int) -> list[str]:
         if not self._slots.acquire(blocking=False):
-            raise LookupFailed(f"could not look up webhook host {host!r} now (too many lookups in progress)")
+            raise LookupFailed(f"could not look up {self._noun} host {host!r} now (too many lookups in progress)")
         try:
             future = self._pool.submit(self._lookup, host, port)
         except BaseException:
@@ -228,9 +230,9 @@ class Lookups:
         except socket.gaierror as exc:
             missing = exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
             detail = "no such name" if missing else exc.strerror
-            raise LookupFailed(f"webhook host {host!r} does not resolve ({detail})", missing=missing) from None
+            raise LookupFailed(f"{self._noun} host {host!r} does not resolve ({detail})", missing=missing) from None
         except (UnicodeError, OSError) as exc:
-            raise LookupFailed(f"webhook host {host!r} does not resolve ({type(exc).__name__})") from None
+            raise LookupFailed(f"{self._noun} host {host!r} does not resolve ({type(exc).__name__})") from None
         return [str(info[4][0]) for info in infos]
 
 
@@ -239,61 +241,61 @@ _AT_CREATION = Lookups(8)
 _AT_SEND = Lookups(8)
 
 
-async def _addresses(resolver: Resolver, host: str, port: int, timeout: float) -> list[str]:
+async def _addresses(resolver: Resolver, host: str, port: int, timeout: float, noun: str) -> list[str]:
     try:
         async with asyncio.timeout(timeout):
             addresses = await resolver(host, port)
     except TimeoutError:
-        raise LookupFailed(f"webhook host {host!r} did not resolve within {timeout:g}s") from None
+        raise LookupFailed(f"{noun} host {host!r} did not resolve within {timeout:g}s") from None
     if not addresses:
-        raise LookupFailed(f"webhook host {host!r} does not resolve (no address)", missing=True)
+        raise LookupFailed(f"{noun} host {host!r} does not resolve (no address)", missing=True)
     return addresses
 
 
-def _judge(target: WebhookURL, allow_private: bool) -> None:
+def judge(target: WebhookURL, allow_private: bool, noun: str = "webhook") -> None:
     """Refuse an address literal or a name that is not public, before any lookup."""
     if target.address is not None:
         reason = refusal(target.address, allow_private=allow_private)
         if reason is not None:
-            raise UnsafeURL(f"webhook host {target.host} is not public: {reason}")
+            raise UnsafeURL(f"{noun} host {target.host} is not public: {reason}")
     elif not allow_private and (reason := _name_refusal(target.host)) is not None:
-        raise UnsafeURL(f"webhook host {target.host!r} is not public: {reason}")
+        raise UnsafeURL(f"{noun} host {target.host!r} is not public: {reason}")
 
 
-def _not_public(host: str) -> UnsafeURL:
+def _not_public(host: str, noun: str) -> UnsafeURL:
     # Never name the address: it would tell a tenant what an internal name points to.
-    return UnsafeURL(f"webhook host {host!r} resolves to an address that is not public")
+    return UnsafeURL(f"{noun} host {host!r} resolves to an address that is not public")
 
 
-async def check_target(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> None:
+async def check_target(url: str, *, allow_private: bool = False, resolver: Resolver | None = None, noun: str = "webhook") -> None:
     """At run creation: UnsafeURL if the URL may never be sent to, LookupFailed (missing)
     if its host does not exist. A lookup that fails otherwise or takes longer than
     CREATE_LOOKUP_TIMEOUT passes: the check when sending decides then."""
-    target = parse_url(url)
-    _judge(target, allow_private)
+    target = parse_url(url, noun)
+    judge(target, allow_private, noun)
     if target.address is not None:
         return
     try:
-        addresses = await _addresses(resolver or _AT_CREATION, target.host, target.port, CREATE_LOOKUP_TIMEOUT)
+        addresses = await _addresses(resolver or _AT_CREATION, target.host, target.port, CREATE_LOOKUP_TIMEOUT, noun)
     except LookupFailed as exc:
         if exc.missing:
             raise
         return
     if any(refusal(ipaddress.ip_address(a), allow_private=allow_private) for a in addresses):
-        raise _not_public(target.host)
+        raise _not_public(target.host, noun)
 
 
-async def resolve(url: str, *, allow_private: bool = False, resolver: Resolver | None = None) -> Target:
+async def resolve(url: str, *, allow_private: bool = False, resolver: Resolver | None = None, noun: str = "webhook") -> Target:
     """When sending: the checked address to connect to. UnsafeURL: never send there;
     LookupFailed: the host could not be resolved now (try again later)."""
-    target = parse_url(url)
-    _judge(target, allow_private)
+    target = parse_url(url, noun)
+    judge(target, allow_private, noun)
     if target.address is not None:
         addresses = [str(target.address)]
     else:
-        addresses = await _addresses(resolver or _AT_SEND, target.host, target.port, SEND_LOOKUP_TIMEOUT)
+        addresses = await _addresses(resolver or _AT_SEND, target.host, target.port, SEND_LOOKUP_TIMEOUT, noun)
     if any(refusal(ipaddress.ip_address(a), allow_private=allow_private) for a in addresses):
-        raise _not_public(target.host)
+        raise _not_public(target.host, noun)
     address = addresses[0]
     netloc = f"[{address}]:{target.port}" if ":" in address else f"{address}:{target.port}"
     parts = urlsplit(url)
