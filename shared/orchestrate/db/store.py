@@ -291,9 +291,14 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
         return {**base, "kind": "park", "until": until, "info": outcome.info, "callback_hash": callback}
     if isinstance(outcome, Expand):
         return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
-    if isinstance(outcome, Failure) and outcome.tolerate:
-        return {**base, "kind": "failure", "error": outcome.error.to_dict(), "tolerate": outcome.tolerate}
-    return {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    failure: dict[str, Any] = {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    if outcome.tolerate:
+        failure["tolerate"] = outcome.tolerate
+    if outcome.go_on:
+        failure["continue"] = True
+    if outcome.default is not None:
+        failure["default"] = {"output": outcome.default.output, "outputs": outcome.default.outputs}
+    return failure
 
 
 def _ts(value: str | None) -> dt.datetime | None:
