@@ -6,7 +6,8 @@
 -- it wakes (null: only an answer ends it, through orchestrate.resolve_step). A waiting
 -- step whose time has come is claimed like a queued one (it takes a slot again while it
 -- runs); its executor sees `waiting_for` and ends the wait. An approval's callback token
--- is kept only as a hash (`callback_hash`), kept after use so a second use is refused.
+-- is kept only as a hash (`callback_hash`, with `callback_expires_at`), kept after use
+-- so a second use (or a use after it expired) is refused as such.
 --
 -- Replaces: claim_step, complete_step, cancel_unfinished, stuck_steps. Adds: resolve_step.
 
@@ -16,7 +17,8 @@ alter table public.step_runs add constraint step_runs_status_check
 
 alter table public.step_runs
   add column if not exists waiting_for jsonb,
-  add column if not exists callback_hash text;
+  add column if not exists callback_hash text,
+  add column if not exists callback_expires_at timestamptz;
 
 -- The sweeper: waiting steps with a wake-up time. The callback endpoint: a token's step.
 create index if not exists step_runs_waiting_idx on public.step_runs (not_before) where status = 'waiting';
@@ -112,7 +114,7 @@ begin
         'finished_at', r.finished_at, 'step_budget', r.step_budget)
         || case when p_with_spec then jsonb_build_object('spec', r.spec) else '{}'::jsonb end,
       'steps', coalesce((
-        select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash')
+        select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' - 'callback_expires_at')
         from public.step_runs s
         where s.run_id = p_run and s.step_id = any (array_append(v_step.reads, p_step))), '[]'::jsonb))
     from public.runs r where r.id = p_run);
@@ -124,7 +126,8 @@ $$;
 -- concurrency; for an item: tolerate (failed items its for_each tolerates); for a
 -- failure: continue (`on_error: continue`), default ({output, outputs}: an item's
 -- for_each step's `on_error` default, used when it fails the step); for park:
--- until (null: until resolved), info (the step's waiting_for), callback_hash}. Returns
+-- until (null: until resolved), info (the step's waiting_for), callback_hash,
+-- callback_expires_at}. Returns
 -- {"status": "stale"} when the claim is no longer current (a newer claim owns the
 -- step, or the run ended: this late result is discarded), else {"status": "applied",
 -- "queued": [steps released to the queue], "delay", "finished": bool}.
@@ -166,6 +169,7 @@ begin
                       when v_kind = 'park' then (p_o ->> 'until')::timestamptz else null end,
     waiting_for = case when v_kind = 'park' then p_o -> 'info' else null end,
     callback_hash = case when v_kind = 'park' then p_o ->> 'callback_hash' else s.callback_hash end,
+    callback_expires_at = case when v_kind = 'park' then (p_o ->> 'callback_expires_at')::timestamptz else s.callback_expires_at end,
     waiting = case when v_kind = 'expand' then jsonb_array_length(p_o -> 'items') else s.waiting end,
     items_failed = case when v_kind = 'expand' then 0 else s.items_failed end
   where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt

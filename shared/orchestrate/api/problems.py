@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConflictError, InputError, NotFound, OrchestrateError, SpecError
+from ..errors import AnswerError, ConflictError, InputError, NotFound, OrchestrateError, SpecError
 
 log = logging.getLogger("orchestrate.api")
 
@@ -89,6 +89,14 @@ def spec_errors(exc: SpecError) -> list[dict[str, Any]]:
     return [{"path": p.path, "message": p.message, "line": p.line, "column": p.column} for p in exc.problems]
 
 
+def answer_errors(exc: AnswerError) -> list[dict[str, Any]]:
+    out = []
+    for message in exc.problems:
+        name = re.match(r"field '([^']+)'", message)
+        out.append({"path": f"body.fields.{name.group(1)}" if name else "body.fields", "message": message, "line": None, "column": None})
+    return out
+
+
 def input_errors(exc: InputError) -> list[dict[str, Any]]:
     out = []
     for message in exc.problems:
@@ -116,6 +124,8 @@ async def _orchestrate_error(request: Request, exc: OrchestrateError) -> JSONRes
         return problem_response(request, 422, exc.type, f"the workflow is invalid ({n} problem{'s' if n != 1 else ''})", errors=spec_errors(exc))
     if isinstance(exc, InputError):
         return problem_response(request, 422, exc.type, "the run's inputs are invalid", errors=input_errors(exc))
+    if isinstance(exc, AnswerError):
+        return problem_response(request, 422, exc.type, "the answer does not match the approval's fields", errors=answer_errors(exc))
     if isinstance(exc, NotFound):
         return problem_response(request, 404, exc.type, exc.message)
     if isinstance(exc, ConflictError):

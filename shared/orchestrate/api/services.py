@@ -75,7 +75,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
     try:
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
-            max_in_flight=settings.run_max_in_flight,
+            max_in_flight=settings.run_max_in_flight, api_url=settings.api_url,
         )
         watch = RunWatch(store)
         try:
@@ -97,6 +97,7 @@ async def local_stack(
     sweep: bool = True,
     allow_private_webhooks: bool = False,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    api_url: str | None = "http://127.0.0.1:8000",
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
     Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
@@ -105,7 +106,7 @@ async def local_stack(
     store = await PostgresStore.open(conninfo, max_size=max_size)
     queue = InProcessQueue()
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
-    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight)
+    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, api_url=api_url)
 
     async def handle(message: StepMessage) -> None:
         try:

@@ -93,5 +93,6 @@ async def build_engine(settings: Settings) -> Engine:
     queue = SqsQueue(settings.step_queue_url, client)
     webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
     return Engine(
-        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight
+        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight,
+        api_url=settings.api_url,
     )

@@ -55,7 +55,7 @@ def serve(
                 # KeyboardInterrupt so the worker, the pool and the embedded server close.
                 previous = signal.signal(signal.SIGTERM, _interrupt)
                 try:
-                    asyncio.run(_serve(settings, target.conninfo, provider, listener, access_log))
+                    asyncio.run(_serve(settings, target.conninfo, provider, listener, access_log, url))
                 except KeyboardInterrupt:
                     err.print("stopped", highlight=False)
                 finally:
@@ -88,7 +88,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(settings: Settings, conninfo: str, provider: Any, listener: socket.socket, access_log: bool) -> None:
+async def _serve(settings: Settings, conninfo: str, provider: Any, listener: socket.socket, access_log: bool, url: str) -> None:
     import uvicorn
 
     from ..api import create_app, local_stack
@@ -99,6 +99,8 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         default_model=settings.default_model,
         allow_private_webhooks=settings.webhook_allow_private,
         max_in_flight=settings.run_max_in_flight,
+        # Approval callback URLs point here (ORCHESTRATE_API_URL when it is set: a proxy in front).
+        api_url=settings.api_url if settings.api_url != Settings().api_url else url,
     ) as services:
         app = create_app(settings, services=services)
 
