@@ -91,10 +91,17 @@ def run(
     mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    approve: Annotated[list[str], typer.Option("--approve", help="Approve this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reject: Annotated[list[str], typer.Option("--reject", help="Reject this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --reject.")] = "",
+    field: Annotated[list[str], typer.Option("--field", help="An approval's field as STEP.name=value (repeatable).")] = [],  # noqa: B006
 ) -> None:
-    """Run a workflow here, with live progress; exit 1 if the run fails."""
+    """Run a workflow here, with live progress; exit 1 if the run fails. An approval step
+    is answered by --approve/--reject, else asked on a terminal, else (with --mock)
+    approved with its default or mock values."""
     from ..engine.local import run_local
     from ..llm import make_provider
+    from .answers import local_answers
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
 
@@ -105,11 +112,12 @@ def run(
         given.update(parse_pairs(plan.workflow, input))
         given = _ask_missing(plan.workflow, given)
         values = resolve_inputs(plan.workflow, given)
+        answers = local_answers(plan, approve, reject, reason, field, mock=mock or settings.use_mock, console=err)
         provider = make_provider(settings, mock=mock)
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
         with Progress(err, view, quiet=False) as progress:
-            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model))
+            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model, answer=answers))
         elapsed = time.monotonic() - started
     data = result.to_dict()
     if output is not None:

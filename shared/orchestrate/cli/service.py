@@ -217,9 +217,18 @@ def watch(
 def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
     from .progress import Progress, ProgressView
 
+    from ..engine.records import Event
+    from .answers import how_to_answer
+
     view = ProgressView(f"{run['workflow']} · run {run['id'][:8]}", [s["id"] for s in run["steps"]])
     with Progress(err, view) as progress:
-        final = client.watch(run["id"], progress)
+
+        def show(event: Event) -> None:
+            progress(event)
+            if event.type == "step.waiting" and event.data.get("kind") == "approval":
+                err.print(escape(how_to_answer(run["id"], event)), highlight=False)
+
+        final = client.watch(run["id"], show)
     if as_json:
         print(json.dumps(final, indent=2, ensure_ascii=False))
     colour = "green" if final["status"] == "succeeded" else "red"
@@ -233,9 +242,43 @@ def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    step: Annotated[str, typer.Argument(help="The approval step waiting for an answer.")],
+    field: Annotated[list[str], typer.Option("--field", help="A declared field as name=value (repeatable).")] = [],  # noqa: B006
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Approve a waiting approval step of a run on a server, with its fields."""
+    from .answers import parse_fields
+    from .client import ApiClient
+
+    with guard():
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        run = client.request("GET", f"/v1/runs/{run_id}")
+        waiting = next((s.get("waiting") for s in run["steps"] if s["id"] == step), None) or {}
+        fields = parse_fields(field, list(waiting.get("fields") or []))
+        done = client.request("POST", f"/v1/runs/{run_id}/steps/{step}/approve", json={"fields": fields})
+        err.print(f"approved {escape(step)}: run {done['id']} is {done['status']}", highlight=False)
+
+
+def reject(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    step: Annotated[str, typer.Argument(help="The approval step waiting for an answer.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown in the step's error).")] = "",
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Reject a waiting approval step of a run on a server."""
+    from .client import ApiClient
+
+    with guard():
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        done = client.request("POST", f"/v1/runs/{run_id}/steps/{step}/reject", json={"reason": reason})
+        err.print(f"rejected {escape(step)}: run {done['id']} is {done['status']}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the service commands to the main CLI."""
     from .deliveries import deliveries
 
-    for command in (serve, token, submit, watch, deliveries):
+    for command in (serve, token, submit, watch, approve, reject, deliveries):
         app.command()(command)
