@@ -135,11 +135,18 @@ async def local_stack(
 
 
 async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import DEFAULT_GRACE, sweep
+    from ..db.sweeper import DEFAULT_GRACE, rearm_waits, sweep
 
     # The first sweep runs at start with no grace for queued steps: their messages were
     # in the in-process queue of the process that stopped, so nothing else will wake
     # them (a duplicate wake-up is harmless). Running steps still wait for their lease.
+    # Timed waits get their wake-ups again, delayed to their time.
+    try:
+        rearmed = await rearm_waits(store, queue)
+        if rearmed:
+            log.info("start-up sweep: re-armed %d waiting step(s)", rearmed)
+    except Exception as exc:
+        _log_failure("re-arming waits", exc)
     grace = 0.0
     while True:
         try:

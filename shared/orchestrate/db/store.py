@@ -268,6 +268,19 @@ class PostgresStore:
             return None
         return CallbackStep(row[0], row[1], row[2], row[3], row[4])
 
+    async def timed_waits(self, limit: int = 1000) -> list[tuple[StepMessage, dt.datetime]]:
+        """Waiting steps of active runs that wake at a time, soonest first: what an
+        in-process queue that stopped had armed (its timers died with it)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select s.run_id::text, s.step_id, s.not_before from public.step_runs s join public.runs r on r.id = s.run_id"
+                " where s.status = 'waiting' and s.not_before is not null and r.status in ('queued', 'running')"
+                " order by s.not_before limit %s",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+        return [(StepMessage(run_id, step_id), until) for run_id, step_id, until in rows]
+
     async def stuck_steps(self, grace_seconds: float, limit: int = 1000) -> list[StepMessage]:
         """Steps that need a new wake-up (see ``orchestrate.stuck_steps``), marked as re-sent."""
         async with self.pool.connection() as conn:
