@@ -65,6 +65,7 @@ async def test_the_owner_approves_with_checked_fields(client: httpx.AsyncClient,
     assert run["status"] == "running" and statuses(run)["review"] == "waiting"
     waiting = next(s for s in run["steps"] if s["id"] == "review")["waiting"]
     assert waiting["kind"] == "approval" and [f["name"] for f in waiting["fields"]] == ["ok", "note"]
+    assert [s["kind"] for s in run["steps"]] == ["prompt", "approval", "prompt", "prompt"]
     assert waiting["callback_expires_at"] is not None
     token = token_url.rsplit("/", 1)[1]
     exported = await client.get(f"/v1/runs/{run_id}/export", params={"format": "md"}, headers=auth)

@@ -145,6 +145,7 @@ class Waiting(BaseModel):
 
 class Step(BaseModel):
     id: str = Field(description="The step's id; a for_each item is `step[index]`")
+    kind: Literal["prompt", "http", "approval", "wait", "workflow"] = Field("prompt", description="What the step does")
     status: StepStatus
     attempt: int
     prompt: str | None

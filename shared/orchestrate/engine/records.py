@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..spec.model import STEP_KINDS
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -164,6 +166,7 @@ class RunState:
     max_in_flight: int = 50
 
     def to_dict(self) -> dict[str, Any]:
+        kinds = _kinds(self.spec)
         return {
             "id": self.id,
             "workflow": self.spec.get("name"),
@@ -178,7 +181,7 @@ class RunState:
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "duration_ms": _ms(self.started_at or self.created_at, self.finished_at),
-            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.position)],
+            "steps": [{**s.to_dict(), "kind": kinds.get(s.parent or s.step_id, "prompt")} for s in sorted(self.steps.values(), key=lambda s: s.position)],
         }
 
 
@@ -201,6 +204,14 @@ class StepMessage:
 
     run_id: str
     step_id: str
+
+
+def _kinds(spec: dict[str, Any]) -> dict[str, str]:
+    """Each step's kind, read from the run's spec snapshot."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        return {}
+    return {str(s.get("id")): next((k for k in STEP_KINDS if s.get(k) is not None), "prompt") for s in steps if isinstance(s, dict)}
 
 
 def _iso(value: dt.datetime | None) -> str | None:
