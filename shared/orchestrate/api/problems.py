@@ -89,19 +89,20 @@ def spec_errors(exc: SpecError) -> list[dict[str, Any]]:
     return [{"path": p.path, "message": p.message, "line": p.line, "column": p.column} for p in exc.problems]
 
 
-def answer_errors(exc: AnswerError) -> list[dict[str, Any]]:
-    out = []
-    for message in exc.problems:
-        name = re.match(r"field '([^']+)'", message)
-        out.append({"path": f"body.fields.{name.group(1)}" if name else "body.fields", "message": message, "line": None, "column": None})
-    return out
-
-
 def input_errors(exc: InputError) -> list[dict[str, Any]]:
+    return _named(exc.problems, "input", "inputs")
+
+
+def answer_errors(exc: AnswerError) -> list[dict[str, Any]]:
+    return _named(exc.problems, "field", "body.fields")
+
+
+def _named(problems: list[str], what: str, base: str) -> list[dict[str, Any]]:
+    """Errors located at ``base.<name>`` when the message names one (``what 'name': ...``)."""
     out = []
-    for message in exc.problems:
-        name = re.match(r"input '([^']+)'", message)
-        out.append({"path": f"inputs.{name.group(1)}" if name else "inputs", "message": message, "line": None, "column": None})
+    for message in problems:
+        name = re.match(rf"{what} '([^']+)'", message)
+        out.append({"path": f"{base}.{name.group(1)}" if name else base, "message": message, "line": None, "column": None})
     return out
 
 

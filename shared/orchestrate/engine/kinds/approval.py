@@ -44,13 +44,8 @@ async def execute(engine: Engine, plan: Plan, claim: Claim) -> Outcome:
         return rejection(claim.step_id, f"no answer within {approval.timeout:g} seconds (on_timeout: reject)")
     message = None
     if approval.message is not None:
-        run = claim.run
-        context = decide.prompt_context(plan, step.id, run.inputs, run.steps)
-        item = run.steps[claim.step_id].item
-        if item is not None:
-            context.update(decide.item_context(item))
         try:
-            message = await render_async(approval.message, context)
+            message = await render_async(approval.message, decide.claim_context(plan, claim.run, claim.step_id))
         except TemplateError as exc:
             return Failure(ErrorInfo(exc.type, f"step '{claim.step_id}' approval.message: {exc.message}", claim.step_id))
     at = now()

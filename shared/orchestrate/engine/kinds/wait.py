@@ -27,13 +27,8 @@ async def execute(engine: Engine, plan: Plan, claim: Claim) -> Outcome:
         until = now() + dt.timedelta(seconds=step.wait.seconds)
     else:
         assert step.wait.until is not None
-        run = claim.run
-        context = decide.prompt_context(plan, step.id, run.inputs, run.steps)
-        item = run.steps[claim.step_id].item
-        if item is not None:
-            context.update(decide.item_context(item))
         try:
-            text = await render_async(step.wait.until, context)
+            text = await render_async(step.wait.until, decide.claim_context(plan, claim.run, claim.step_id))
         except TemplateError as exc:
             return Failure(ErrorInfo(exc.type, f"step '{claim.step_id}' wait.until: {exc.message}", claim.step_id))
         parsed = parse_until(text)
