@@ -243,9 +243,11 @@ class _Checker:
 
     def _check_kind(self, step: Step, at: tuple[str | int, ...]) -> None:
         """What only some kinds (and `on_error`) take, checked where it is written."""
-        if isinstance(step.on_error, OnErrorDefault) and step.outputs and step.for_each is None:
-            for wrong in field_problems(step.outputs, step.on_error.default, "output"):
-                self.add((*at, "on_error", "default"), f"the default must match the step's `outputs`: {wrong}")
+        declared = declared_outputs(step)
+        if isinstance(step.on_error, OnErrorDefault) and declared and step.for_each is None:
+            what = "`fields`" if step.approval is not None else "`outputs`"
+            for wrong in field_problems(declared, step.on_error.default, "output"):
+                self.add((*at, "on_error", "default"), f"the default must match the step's {what}: {wrong}")
         if step.kind in ("approval", "wait") and step.outputs:
             hint = "; an approval's answer is declared by its `fields`" if step.approval else ""
             self.add((*at, "outputs"), f"`outputs` do not apply to a `{step.kind}` step{hint}")
