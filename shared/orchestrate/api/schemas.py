@@ -89,6 +89,26 @@ class InlineRunRequest(RunRequest):
     source: Annotated[str, StringConstraints(max_length=MAX_SOURCE)] = Field(description="The workflow as YAML text; not saved")
 
 
+class ApproveRequest(_In):
+    fields: dict[str, Any] = Field(default_factory=dict, description="The approval's declared fields, each of its type")
+
+
+class RejectRequest(_In):
+    reason: Annotated[str, StringConstraints(max_length=2000)] = Field("", description="Why: shown in the step's error")
+
+
+class CallbackRequest(_In):
+    action: Literal["approve", "reject"]
+    fields: dict[str, Any] = Field(default_factory=dict, description="With `approve`: the declared fields")
+    reason: Annotated[str, StringConstraints(max_length=2000)] = Field("", description="With `reject`: why")
+
+
+class CallbackAnswer(BaseModel):
+    run_id: UUID
+    step_id: str
+    status: StepStatus = Field(description="The step's status after the answer")
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -106,14 +126,33 @@ class StepItem(BaseModel):
     index: int = Field(description="The item's place in the list, from 0")
 
 
+class WaitingField(BaseModel):
+    name: str
+    type: str
+    description: str = ""
+
+
+class Waiting(BaseModel):
+    """What a `waiting` step waits for (never a callback token)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field(description="`approval`, `wait` or `workflow`")
+    until: dt.datetime | None = Field(None, description="When the wait ends (a wait's time, an approval's timeout); null: only an answer ends it")
+    message: str | None = Field(None, description="An approval's rendered message")
+    fields: list[WaitingField] = Field(default_factory=list, description="What an approval's answer carries")
+    callback_expires_at: dt.datetime | None = Field(None, description="When the approval's callback URL stops working")
+
+
 class Step(BaseModel):
     id: str = Field(description="The step's id; a for_each item is `step[index]`")
+    kind: Literal["prompt", "http", "approval", "wait", "workflow"] = Field("prompt", description="What the step does")
     status: StepStatus
     attempt: int
     prompt: str | None
     output: str | None = Field(description="The answer; a for_each step's is the JSON list of its items' answers")
     outputs: dict[str, Any] | list[Any] | None = Field(description="The structured answer; a for_each step's is one entry per item")
     item: StepItem | None = None
+    waiting: Waiting | None = Field(None, description="While the step is `waiting`: what it waits for")
     error: RunError | None
     model: str | None
     usage: Usage

@@ -80,7 +80,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
         secrets = PostgresSecrets(store, SecretBox.optional(settings.secrets_key))
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
-            max_in_flight=settings.run_max_in_flight, secrets=secrets, http=HttpPolicy.from_settings(settings),
+            max_in_flight=settings.run_max_in_flight, secrets=secrets, http=HttpPolicy.from_settings(settings), api_url=settings.api_url,
         )
         watch = RunWatch(store)
         try:
@@ -104,6 +104,7 @@ async def local_stack(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     secrets_key: str | None = None,
     http_max_response: int = DEFAULT_HTTP_MAX_RESPONSE,
+    api_url: str | None = "http://127.0.0.1:8000",
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
     Webhooks go out as soon as a run ends; the sweeper retries the ones that failed.
@@ -115,7 +116,9 @@ async def local_stack(
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
     secrets = PostgresSecrets(store, SecretBox.optional(secrets_key))
     http = HttpPolicy(allow_private=allow_private_webhooks, max_response=http_max_response)
-    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, secrets=secrets, http=http)
+    engine = Engine(
+        store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, secrets=secrets, http=http, api_url=api_url
+    )
 
     async def handle(message: StepMessage) -> None:
         try:
@@ -144,11 +147,18 @@ async def local_stack(
 
 
 async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import DEFAULT_GRACE, sweep
+    from ..db.sweeper import DEFAULT_GRACE, rearm_waits, sweep
 
     # The first sweep runs at start with no grace for queued steps: their messages were
     # in the in-process queue of the process that stopped, so nothing else will wake
     # them (a duplicate wake-up is harmless). Running steps still wait for their lease.
+    # Timed waits get their wake-ups again, delayed to their time.
+    try:
+        rearmed = await rearm_waits(store, queue)
+        if rearmed:
+            log.info("start-up sweep: re-armed %d waiting step(s)", rearmed)
+    except Exception as exc:
+        _log_failure("re-arming waits", exc)
     grace = 0.0
     while True:
         try:

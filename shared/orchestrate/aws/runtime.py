@@ -98,4 +98,5 @@ async def build_engine(settings: Settings) -> Engine:
     return Engine(
         store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight,
         secrets=PostgresSecrets(store, SecretBox.optional(settings.secrets_key)), http=HttpPolicy.from_settings(settings),
+        api_url=settings.api_url,
     )

@@ -98,12 +98,19 @@ def run(
     secret: Annotated[
         list[str], typer.Option("--secret", "-s", help="A secret for http steps as NAME=VALUE (repeatable); also read from ORCHESTRATE_SECRET_<NAME>.")
     ] = [],  # noqa: B006
+    approve: Annotated[list[str], typer.Option("--approve", help="Approve this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reject: Annotated[list[str], typer.Option("--reject", help="Reject this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --reject.")] = "",
+    field: Annotated[list[str], typer.Option("--field", help="An approval's field as STEP.name=value (repeatable).")] = [],  # noqa: B006
 ) -> None:
-    """Run a workflow here, with live progress; exit 1 if the run fails."""
+    """Run a workflow here, with live progress; exit 1 if the run fails. An approval step
+    is answered by --approve/--reject, else asked on a terminal, else (with --mock)
+    approved with its default or mock values."""
     from ..engine.kinds.http import HttpPolicy
     from ..engine.local import run_local
     from ..vault import StaticSecrets
     from ..llm import make_provider
+    from .answers import local_answers
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
 
@@ -114,6 +121,7 @@ def run(
         given.update(parse_pairs(plan.workflow, input))
         given = _ask_missing(plan.workflow, given)
         values = resolve_inputs(plan.workflow, given)
+        answers = local_answers(plan, approve, reject, reason, field, mock=mock or settings.use_mock, console=err)
         provider = make_provider(settings, mock=mock)
         secrets = StaticSecrets({**settings.local_secrets, **_secret_pairs(secret)})
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
@@ -121,7 +129,8 @@ def run(
         with Progress(err, view, quiet=False) as progress:
             result = asyncio.run(
                 run_local(
-                    plan, values, provider, on_event=progress, default_model=settings.default_model, secrets=secrets, http=HttpPolicy.from_settings(settings)
+                    plan, values, provider, on_event=progress, default_model=settings.default_model, secrets=secrets,
+                    http=HttpPolicy.from_settings(settings), answer=answers,
                 )
             )
         elapsed = time.monotonic() - started

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, NotDue, Outcome, Park, Retry, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -34,9 +35,18 @@ _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind
 # none). Callers add the where clause on ``r``.
 RUN_JSON = (
     "select to_jsonb(r) - 'last_seq' || jsonb_build_object('steps', coalesce(("
-    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position, s.item_index nulls first)"
+    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' - 'callback_expires_at' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
+
+
+@dataclass(frozen=True)
+class CallbackStep:
+    run_id: str
+    step_id: str
+    owner_id: str
+    status: str
+    expires_at: dt.datetime | None
 
 
 class PostgresStore:
@@ -121,13 +131,15 @@ class PostgresStore:
             raise ConflictError("this Idempotency-Key was already used with a different request")
         return run_from_json(row[0])
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute("select orchestrate.claim_step(%s, %s, %s, %s)", (run_id, step_id, lease_seconds, with_spec))
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
         data = row[0]
+        if "not_before" in data:
+            return NotDue(dt.datetime.fromisoformat(data["not_before"]))
         run = run_from_json({**data["run"], "steps": data["steps"]})
         return Claim(run, step_id, data["attempt"], tries=data["tries"])
 
@@ -139,10 +151,33 @@ class PostgresStore:
             )
             row = await cur.fetchone()
         assert row is not None
-        result = row[0]
-        if result["status"] == "stale":
+        return _applied(row[0])
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        if not valid_id(run_id):
             return None
-        return Applied(list(result["queued"]), delay=float(result.get("delay") or 0.0), finished=bool(result["finished"]))
+        state = await self._resolving(run_id, step_id)
+        if state is None:
+            return None
+        claim = Claim(state, step_id, state.steps[step_id].attempt)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select orchestrate.resolve_step(%s, %s, %s, %s, %s)", (run_id, step_id, user_id, user_id is None, Jsonb(_outcome(claim, outcome)))
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return _applied(row[0])
+
+    async def _resolving(self, run_id: str, step_id: str) -> RunState | None:
+        """The run with only the step to resolve (its attempt names the outcome's event)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select to_jsonb(s) from public.step_runs s where s.run_id = %s and s.step_id = %s and s.status = 'waiting'", (run_id, step_id)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return RunState(run_id, {}, {}, steps={step_id: _step(row[0])})
 
     async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
         """On the service connection: ``lock_run`` locks the run only if it is
@@ -220,6 +255,32 @@ class PostgresStore:
         return [run_from_json(row[0]) for row in rows]
 
 
+    async def callback_step(self, token_hash: str) -> CallbackStep | None:
+        """The step a callback token (by its hash) answers, on the service connection:
+        the caller holds no access token, the token itself is the credential."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select run_id::text, step_id, owner_id::text, status, callback_expires_at from public.step_runs where callback_hash = %s",
+                (token_hash,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return CallbackStep(row[0], row[1], row[2], row[3], row[4])
+
+    async def timed_waits(self, limit: int = 1000) -> list[tuple[StepMessage, dt.datetime]]:
+        """Waiting steps of active runs that wake at a time, soonest first: what an
+        in-process queue that stopped had armed (its timers died with it)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select s.run_id::text, s.step_id, s.not_before from public.step_runs s join public.runs r on r.id = s.run_id"
+                " where s.status = 'waiting' and s.not_before is not null and r.status in ('queued', 'running')"
+                " order by s.not_before limit %s",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+        return [(StepMessage(run_id, step_id), until) for run_id, step_id, until in rows]
+
     async def stuck_steps(self, grace_seconds: float, limit: int = 1000) -> list[StepMessage]:
         """Steps that need a new wake-up (see ``orchestrate.stuck_steps``), marked as re-sent."""
         async with self.pool.connection() as conn:
@@ -235,6 +296,12 @@ def valid_id(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+def _applied(result: dict[str, Any]) -> Applied | None:
+    if result["status"] == "stale":
+        return None
+    return Applied(list(result["queued"]), delay=float(result.get("delay") or 0.0), finished=bool(result["finished"]))
 
 
 def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
@@ -254,11 +321,21 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
         return {**base, "kind": "retry", "error": outcome.error.to_dict(), "delay": outcome.delay}
     if isinstance(outcome, Skipped):
         return {**base, "kind": "skip"}
+    if isinstance(outcome, Park):
+        callback = outcome.callback[0] if outcome.callback else None
+        until = outcome.until.isoformat() if outcome.until else None
+        expires = outcome.callback[1].isoformat() if outcome.callback else None
+        return {**base, "kind": "park", "until": until, "info": outcome.info, "callback_hash": callback, "callback_expires_at": expires}
     if isinstance(outcome, Expand):
         return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
-    if isinstance(outcome, Failure) and outcome.tolerate:
-        return {**base, "kind": "failure", "error": outcome.error.to_dict(), "tolerate": outcome.tolerate}
-    return {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    failure: dict[str, Any] = {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    if outcome.tolerate:
+        failure["tolerate"] = outcome.tolerate
+    if outcome.go_on:
+        failure["continue"] = True
+    if outcome.default is not None:
+        failure["default"] = {"output": outcome.default.output, "outputs": outcome.default.outputs}
+    return failure
 
 
 def _ts(value: str | None) -> dt.datetime | None:
@@ -289,6 +366,7 @@ def _step(s: dict[str, Any]) -> StepState:
         parent=s.get("parent"),
         item=s.get("item"),
         items_failed=s.get("items_failed", 0),
+        waiting_for=s.get("waiting_for"),
     )
 
 

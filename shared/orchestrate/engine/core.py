@@ -5,6 +5,7 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
@@ -15,12 +16,12 @@ from ..llm.base import Provider
 from ..spec import Plan, build
 from ..templates import in_render_thread
 from ..vault import Secrets
-from . import decide
+from . import decide, on_error
 from .kinds import EXECUTORS
 from .kinds.http import HttpPolicy, preflight
 from .queue import Queue
-from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Mode, RunState, StepMessage, Usage
-from .store import Applied, Claim, Expand, Failure, Outcome, Skipped, Store, Success
+from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Mode, RunState, StepMessage, StepStatus, Usage, now
+from .store import Applied, Claim, Expand, Failure, NotDue, Outcome, Park, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -32,6 +33,7 @@ class RunFinished(Protocol):
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
+MAX_WAKE_DELAY = 900.0  # seconds one wake-up message is delayed at most (SQS's limit): a longer wait re-arms
 
 
 class Engine:
@@ -46,10 +48,12 @@ class Engine:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         secrets: Secrets | None = None,
         http: HttpPolicy = HttpPolicy(),
+        api_url: str | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets  # the run owners' named secrets (http steps)
         self.http = http
+        self.api_url = api_url  # where an approval's callback URL points (None: no callback URLs)
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
@@ -103,6 +107,9 @@ class Engine:
         if cached is not None and decide.plan_step(message.step_id) in cached.steps:
             lease = cached.steps[decide.plan_step(message.step_id)].step.timeout + LEASE_MARGIN
         claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, with_spec=cached is None)
+        if isinstance(claim, NotDue):  # a wait longer than one message's delay: re-arm
+            await self._wake_at(message.run_id, message.step_id, claim.until)
+            return False
         if claim is None:
             log.debug("step %s/%s: nothing to claim (a duplicate message, or the step or run moved on)", message.run_id, message.step_id)
             return False
@@ -117,24 +124,60 @@ class Engine:
             outcome = Skipped(gate.reason)
         elif gate is not None:  # a `when` that cannot be evaluated
             outcome = Failure(gate)
-        elif claim.attempts_used > step.retry.max_attempts:
+        elif claim.attempts_used > step.retry.max_attempts + state.woken:  # a wake is one claim more
             # Earlier invocations died before recording anything (a crash, a kill at the
             # function's timeout): give up rather than re-run the step forever.
             reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
             outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
         else:
             outcome = await self._execute(plan, claim)
-        if state.item is not None and isinstance(outcome, Failure):
-            outcome = dataclasses.replace(outcome, tolerate=step.tolerated_failures(int(state.item["length"])))
+        if isinstance(outcome, Failure):
+            outcome = self._on_error(plan, claim.run, claim.step_id, outcome)
         applied = await self.store.complete(claim, outcome)
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
-        await self._enqueue(claim.run.id, applied.queued, applied.delay)
-        if applied.finished:
-            self._plans.pop(claim.run.id, None)
-            await self._finished(claim.run)
+        await self._applied(claim.run, applied)
+        if isinstance(outcome, Park):
+            if outcome.until is not None:
+                await self._wake_at(claim.run.id, claim.step_id, outcome.until)
+            if self.webhooks is not None and claim.run.webhook_url:
+                await self.webhooks.run_finished(claim.run.id)  # wakes the sender of run.waiting
         return True
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        """End a waiting step (an approval's answer, a child run's end); None if it is
+        not waiting (already answered, timed out, cancelled) or not ``user_id``'s."""
+        if isinstance(outcome, Failure):
+            run = await self.store.get_run(run_id, user_id=user_id)
+            if run is None or step_id not in run.steps:
+                return None
+            outcome = self._on_error(self.plan_for(run), run, step_id, outcome)
+        applied = await self.store.resolve(run_id, step_id, outcome, user_id=user_id)
+        if applied is not None:
+            run = await self.store.get_run(run_id, user_id=user_id)
+            assert run is not None
+            await self._applied(run, applied)
+        return applied
+
+    @staticmethod
+    def _on_error(plan: Plan, run: RunState, step_id: str, failure: Failure) -> Failure | Success:
+        """A failure for good, as the step's `on_error` says (an item's: for its step)."""
+        step = plan.steps[decide.plan_step(step_id)].step
+        item = run.steps[step_id].item
+        if item is None:
+            return on_error.apply(step, failure)
+        return on_error.apply(step, dataclasses.replace(failure, tolerate=step.tolerated_failures(int(item["length"]))), item=True)
+
+    async def _applied(self, run: RunState, applied: Applied) -> None:
+        await self._enqueue(run.id, applied.queued, applied.delay)
+        if applied.finished:
+            self._plans.pop(run.id, None)
+            await self._finished(run)
+
+    async def _wake_at(self, run_id: str, step_id: str, until: dt.datetime) -> None:
+        delay = min(max((until - now()).total_seconds(), 0.0), MAX_WAKE_DELAY)
+        await self.queue.send([StepMessage(run_id, step_id)], delay)
 
     async def _finished(self, run: RunState) -> None:
         # The delivery row was written with the run's end; this only wakes its sender.
@@ -147,6 +190,11 @@ class Engine:
         await self._enqueue(run_id, applied.queued)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
+        if action in (decide.Action.RESUME, decide.Action.STEP):
+            # A wait that came due while paused had its wake-up refused: send it again.
+            for state in run.steps.values():
+                if state.status is StepStatus.WAITING and state.not_before is not None:
+                    await self._wake_at(run_id, state.step_id, state.not_before)
         if applied.finished:
             await self._finished(run)
         return run

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..llm.base import Provider
 from ..spec import Plan
 from ..vault import Secrets
 from .core import Engine
+from .kinds import approval
 from .kinds.http import HttpPolicy
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
@@ -29,9 +30,12 @@ async def run_local(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     secrets: Secrets | None = None,
     http: HttpPolicy = HttpPolicy(),
+    answer: Callable[[Event], Awaitable[approval.Decision | None]] | None = None,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
-    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
+    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory.
+    ``answer`` decides each approval as its ``step.waiting`` event arrives (None: no
+    answer, the approval waits for its timeout)."""
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
     engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight, secrets=secrets, http=http)
@@ -45,6 +49,10 @@ async def run_local(
                 seq = event.seq
                 if on_event is not None:
                     on_event(event)
+                if answer is not None and event.type == "step.waiting" and event.data.get("kind") == "approval" and event.step_id:
+                    decision = await answer(event)
+                    if decision is not None:
+                        await approval.answer(engine, run.id, event.step_id, fields=decision.fields, reason=decision.reason)
             if events and events[-1].type in ("run.succeeded", "run.failed", "run.cancelled"):
                 break
             if worker.done():

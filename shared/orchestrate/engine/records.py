@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..spec.model import STEP_KINDS
+
 # Steps of one run released to the queue at once (the rest waits in the store); a run,
 # the engine and settings all default to this one figure.
 DEFAULT_MAX_IN_FLIGHT = 50
@@ -29,6 +31,7 @@ class StepStatus(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"  # parked (an approval, a wait, a child run): not finished, not in flight
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -112,6 +115,14 @@ class StepState:
     parent: str | None = None
     item: dict[str, Any] | None = None
     items_failed: int = 0  # a for_each step: its failed items so far
+    # A parked step: what it waits for ({kind, until, message, fields, ...}), shown to
+    # users; kept while a woken step runs (so its executor knows it was woken).
+    waiting_for: dict[str, Any] | None = None
+
+    @property
+    def woken(self) -> bool:
+        """Whether this claim ends a wait (the step parked before), not a first run."""
+        return self.waiting_for is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +132,7 @@ class StepState:
             "prompt": self.prompt,
             "output": self.output,
             "outputs": self.outputs,
+            "waiting": self.waiting_for if self.status is StepStatus.WAITING else None,
             "item": {"step": self.parent, "index": self.item["index"]} if self.parent is not None and self.item is not None else None,
             "error": self.error.to_dict() if self.error else None,
             "model": self.model,
@@ -158,6 +170,7 @@ class RunState:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
     def to_dict(self) -> dict[str, Any]:
+        kinds = _kinds(self.spec)
         return {
             "id": self.id,
             "workflow": self.spec.get("name"),
@@ -172,7 +185,7 @@ class RunState:
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "duration_ms": _ms(self.started_at or self.created_at, self.finished_at),
-            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.position)],
+            "steps": [{**s.to_dict(), "kind": kinds.get(s.parent or s.step_id, "prompt")} for s in sorted(self.steps.values(), key=lambda s: s.position)],
         }
 
 
@@ -195,6 +208,14 @@ class StepMessage:
 
     run_id: str
     step_id: str
+
+
+def _kinds(spec: dict[str, Any]) -> dict[str, str]:
+    """Each step's kind, read from the run's spec snapshot."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        return {}
+    return {str(s.get("id")): next((k for k in STEP_KINDS if s.get(k) is not None), "prompt") for s in steps if isinstance(s, dict)}
 
 
 def _iso(value: dt.datetime | None) -> str | None:

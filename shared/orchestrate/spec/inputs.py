@@ -9,7 +9,7 @@ from typing import Any
 from .. import jsondata
 from ..errors import InputError
 from ..jsondata import problem, scalar_problem
-from .model import InputSpec, ValueType, Workflow
+from .model import InputSpec, OutputSpec, ValueType, Workflow
 from .problems import suggest
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -119,3 +119,19 @@ def describe(value: Any) -> str:
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
         type(value), type(value).__name__
     ) + (f" {value!r}" if isinstance(value, (str, int, float)) and len(repr(value)) < 40 else "")
+
+
+def field_problems(fields: Iterable[OutputSpec], given: Any, what: str = "field") -> list[str]:
+    """Problems of an answer against declared fields (an approval's, a step's outputs),
+    each naming the field: missing, of the wrong type, or unknown."""
+    if not isinstance(given, dict):
+        return [f"expected an object of {what}s, got {describe(given)}"]
+    declared = {f.name: f for f in fields}
+    problems = [f"{what} '{name}': unknown{suggest(name, declared) or ''}" for name in given if name not in declared]
+    for name, spec in declared.items():
+        if name not in given:
+            problems.append(f"{what} '{name}': required but not given")
+        elif not matches(spec.type, given[name]) or (spec.type == "array" and not all(isinstance(v, str) for v in given[name])):
+            kind = "an array of strings" if spec.type == "array" else spec.type
+            problems.append(f"{what} '{name}': expected {kind}, got {describe(given[name])}")
+    return problems

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from . import http, prompt
+from . import approval, http, prompt, wait
 
 if TYPE_CHECKING:
     from ...spec import Plan
@@ -17,6 +17,6 @@ if TYPE_CHECKING:
 
 Executor = Callable[["Engine", "Plan", "Claim"], Awaitable["Outcome"]]
 
-EXECUTORS: dict[str, Executor] = {"prompt": prompt.execute, "http": http.execute}
+EXECUTORS: dict[str, Executor] = {"prompt": prompt.execute, "http": http.execute, "approval": approval.execute, "wait": wait.execute}
 
 __all__ = ["EXECUTORS", "Executor"]
