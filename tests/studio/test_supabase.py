@@ -74,12 +74,10 @@ def hosted(pg_server_url: str, pg_url: str, s3_endpoint: str, tmp_path_factory: 
 
     database = create_database(pg_server_url, prefix="orchestrate_studio_sb")
     with psycopg.connect(database, autocommit=True) as conn:  # as on Supabase: Realtime's schema first
-        conn.execute(REALTIME_SCHEMA.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+        conn.execute(REALTIME_SCHEMA.read_text(encoding="utf-8"))  # type: ignore[arg-type,unused-ignore]
     migrate(database)
     bucket = f"results-{uuid.uuid4().hex[:8]}"
-    boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    ).create_bucket(Bucket=bucket)
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     try:
         with supabase_project(database, SECRET, PUBLISHABLE) as project:
             extra = {
@@ -97,6 +95,10 @@ def hosted(pg_server_url: str, pg_url: str, s3_endpoint: str, tmp_path_factory: 
                 _stop(proc, pg_server_url, None)
     finally:  # after the stand-ins let go of it
         drop_database(pg_server_url, database)
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def sign_in(page: Page, hosted: Hosted, email: str) -> None:
@@ -211,7 +213,9 @@ def test_sign_in_with_a_magic_link_which_then_stops_working(hosted: Hosted, page
     expect(page.get_by_role("alert")).to_contain_text("The sign-in link did not work: Email link is invalid or has expired")
 
 
-def test_store_an_export_and_download_it(hosted: Hosted, page: Page, tmp_path: Path) -> None:
+def test_store_an_export_and_download_it_and_a_storage_outage_leaves_the_plain_export(
+    hosted: Hosted, page: Page, tmp_path: Path, s3_endpoint: str
+) -> None:
     email = hosted.user()
     with hosted.api(email) as client:
         wf = client.post("/v1/workflows", content=example("launch_kit"), headers={"Content-Type": "application/yaml"}).json()
@@ -231,3 +235,42 @@ def test_store_an_export_and_download_it(hosted: Hosted, page: Page, tmp_path: P
     page.screenshot(path=str(tmp_path / "stored.png"))
     assert stored.status_code == 200
     assert stored.text == plain
+
+    # The bucket is gone (an outage as the API sees it): the problem's message, and the
+    # plain download still works.
+    s3 = s3_client(s3_endpoint)
+    for item in s3.list_objects_v2(Bucket=hosted.bucket).get("Contents", []):
+        s3.delete_object(Bucket=hosted.bucket, Key=item["Key"])
+    s3.delete_bucket(Bucket=hosted.bucket)
+    try:
+        page.get_by_role("button", name="Store export").click()
+        expect(page.get_by_role("alert")).to_contain_text("Storage is unavailable: the export was not stored; download it instead")
+        expect(link).to_have_count(0)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export Markdown").click()
+        assert Path(download.value.path()).read_text(encoding="utf-8") == plain
+    finally:
+        s3.create_bucket(Bucket=hosted.bucket)
+
+
+def test_the_session_is_refreshed_before_it_expires(hosted: Hosted, page: Page) -> None:
+    # Tokens that live 60 s are inside supabase-js's refresh margin (90 s) from the start:
+    # the first calls already refresh, and every refresh rotates the refresh token.
+    email = hosted.user()
+    hosted.project.auth.token_ttl = 60
+    try:
+        before = hosted.project.auth.refreshes
+        sign_in(page, hosted, email)
+        expect(page.get_by_role("heading", name="Workflows", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Runs").click()
+        expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+        assert hosted.project.auth.refreshes > before
+        # Still signed in with a live session: no refresh token was used twice (which the
+        # project answers by ending the session), and the API took the refreshed tokens.
+        session = stored_session(page)
+        assert hosted.project.auth.session_active(claims(session["access_token"])["session_id"])
+        expect(page.locator(".topbar .user")).to_have_text(email)
+        with httpx.Client(base_url=hosted.studio.url, headers={"Authorization": f"Bearer {session['access_token']}"}) as client:
+            assert client.get("/v1/runs").status_code == 200
+    finally:
+        hosted.project.auth.token_ttl = 3600
