@@ -332,7 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if self.headers.get("apikey") not in auth.apikeys:
                 raise AuthError(401, "no_api_key", "No API key found in request")
-            body: dict[str, Any] = json.loads(raw) if raw else {}
+            body = json.loads(raw) if raw else {}
+            if not isinstance(body, dict):
+                raise AuthError(400, "bad_json", "the body must be a JSON object")
             route = (method, parts.path)
             if route == ("POST", f"{PREFIX}/token") and query.get("grant_type") == "password":
                 self._answer(HTTPStatus.OK, auth.password_grant(body))

@@ -26,7 +26,9 @@ Broadcast-from-the-Database path:
 
 Test hooks: ``joins`` records every join's topic and outcome, ``pushed`` the ``seq`` of
 every event sent per topic, ``pushed_binary`` those sent as 2.0.0 binary frames;
-``drop_connections()`` closes every socket abruptly (a network drop)."""
+``drop_connections()`` closes every socket abruptly (a network drop;
+``drop_from_thread()`` from another thread), and while ``accepting`` is false new
+sockets are refused with 503 (an outage)."""
 
 from __future__ import annotations
 
@@ -91,9 +93,12 @@ class RealtimeServer:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
     url: str = ""
+    accepting: bool = True
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> str:
         """Start listening on loopback; return the project URL (``http://127.0.0.1:PORT``)."""
+        self._loop = asyncio.get_running_loop()
         self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check_request, compression=None)
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -117,6 +122,11 @@ class RealtimeServer:
         for conn in list(self._conns):
             conn.transport.abort()
         self._channels.clear()
+
+    def drop_from_thread(self) -> None:
+        """``drop_connections`` for a caller outside the server's event loop."""
+        assert self._loop is not None, "not started"
+        asyncio.run_coroutine_threadsafe(self.drop_connections(), self._loop).result(30)
 
     @classmethod
     @contextlib.contextmanager
@@ -145,6 +155,8 @@ class RealtimeServer:
         parts = urlsplit(request.path)
         if parts.path != "/realtime/v1/websocket":
             return _http(HTTPStatus.NOT_FOUND, "not found")
+        if not self.accepting:
+            return _http(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable")
         query = parse_qs(parts.query)
         apikey = (query.get("apikey") or [""])[0]
         if apikey not in self.apikeys:

@@ -86,4 +86,4 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         with contextlib.suppress(Exception):
-            writer.transport.abort()  # the other side went: so does this one, at once
+            writer.close()  # the other side went: so does this one (what was written is flushed first)

@@ -193,6 +193,44 @@ def test_another_users_run_is_refused_by_realtime(hosted: Hosted, page: Page, tm
     assert hosted.project.realtime.joined(topic) == 0
 
 
+def test_a_dropped_realtime_connection_rejoins_and_catches_up_what_it_missed(hosted: Hosted, page: Page) -> None:
+    email = hosted.user()
+    with hosted.api(email) as client:
+        wf = client.post("/v1/workflows", content=example("launch_kit"), headers={"Content-Type": "application/yaml"}).json()
+        run = client.post(f"/v1/workflows/{wf['id']}/runs", json={"inputs": {}, "mode": "step"}).json()
+    topic, realtime = f"run:{run['id']}", hosted.project.realtime
+    sign_in(page, hosted, email)
+    page.goto(f"{hosted.studio.url}/#/runs/{run['id']}")
+    expect(page.locator(".conn")).to_have_attribute("data-transport", "realtime")
+    expect(run_status(page)).to_have_text(re.compile("paused"))  # step mode: after the first step
+    expect_nodes(page, {"research": "succeeded"})
+
+    realtime.accepting = False  # an outage: the socket drops and cannot come back for now
+    realtime.drop_from_thread()
+    try:
+        expect(page.locator(".conn")).to_contain_text("Live updates lost: reconnecting")
+        with hosted.api(email) as client:  # the run goes to its end while the Studio cannot hear of it
+            for _ in range(100):
+                status = client.get(f"/v1/runs/{run['id']}").json()["status"]
+                if status == "succeeded":
+                    break
+                if status == "paused":  # step by step: one step per press
+                    assert client.post(f"/v1/runs/{run['id']}/step").status_code == 200
+                seen = client.get(f"/v1/runs/{run['id']}/events").json()["events"][-1]["seq"]
+                client.get(f"/v1/runs/{run['id']}/events", params={"after": seen, "wait": 2})  # until it moves
+            events = client.get(f"/v1/runs/{run['id']}/events").json()["events"]
+        assert events[-1]["type"] == "run.succeeded"
+    finally:
+        realtime.accepting = True
+    # supabase-js reconnects and joins again; the catch-up by seq brings what was missed.
+    expect(page.locator(".conn")).to_contain_text("caught up", timeout=30_000)
+    expect_nodes(page, {sid: "succeeded" for sid in STEPS})
+    expect(run_status(page)).to_have_text(re.compile("succeeded"))
+    missed = {e["seq"] for e in events} - set(realtime.pushed[topic])
+    assert events[-1]["seq"] in missed  # never pushed: only the catch-up could show it
+    assert len([j for j in realtime.joins if j.topic == topic and j.ok]) >= 2
+
+
 def test_sign_in_with_a_magic_link_which_then_stops_working(hosted: Hosted, page: Page) -> None:
     email = hosted.user()
     page.goto(hosted.studio.url)

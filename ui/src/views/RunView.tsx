@@ -68,6 +68,8 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   useEffect(() => {
     setBase(null);
     setEvents([]);
+    setRefused(null);
+    setStored(null);
     lastSeq.current = 0;
     api
       .getRun(runId)
@@ -89,16 +91,16 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   useEffect(() => {
     if (live === undefined) return; // the mode is not known yet
     const onEvents = (fresh: RunEvent[]) => {
-        lastSeq.current = fresh[fresh.length - 1].seq;
-        pending.current.push(...fresh);
-        flushTimer.current ??= setTimeout(() => {
-          flushTimer.current = null;
-          const batch = pending.current;
-          pending.current = [];
-          setEvents((old) => old.concat(batch));
-        }, 150);
-        if (refetchTimer.current) clearTimeout(refetchTimer.current);
-        refetchTimer.current = setTimeout(() => void refetch(), 250);
+      lastSeq.current = fresh[fresh.length - 1].seq;
+      pending.current.push(...fresh);
+      flushTimer.current ??= setTimeout(() => {
+        flushTimer.current = null;
+        const batch = pending.current;
+        pending.current = [];
+        setEvents((old) => old.concat(batch));
+      }, 150);
+      if (refetchTimer.current) clearTimeout(refetchTimer.current);
+      refetchTimer.current = setTimeout(() => void refetch(), 250);
     };
     const onState = (state: StreamState, detail?: string) =>
       setStream((old) => {
