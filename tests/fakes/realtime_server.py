@@ -1,9 +1,15 @@
 """A local stand-in for Supabase Realtime, for the tests: the Phoenix-channels WebSocket
-protocol (serializer 1.0.0, JSON objects) the real ``realtime`` client speaks, as
-Supabase documents it, and the Broadcast-from-the-Database path:
+protocol as Supabase documents it, in both serializers its clients speak, and the
+Broadcast-from-the-Database path:
 
-* ``GET /realtime/v1/websocket?apikey=...&vsn=1.0.0``: the apikey must be a known
-  publishable (anon) key, else the upgrade is refused with 401;
+* ``GET /realtime/v1/websocket?apikey=...&vsn=1.0.0|2.0.0``: the apikey must be a known
+  publishable (anon) key, else the upgrade is refused with 401. ``vsn`` picks the
+  serializer for the connection: 1.0.0 (the Python ``realtime`` client) sends JSON
+  objects ``{topic, event, payload, ref}``; 2.0.0 (supabase-js) JSON arrays
+  ``[join_ref, ref, topic, event, payload]``, and server broadcasts as binary frames
+  (kind 4, "user broadcast": one byte each for the kind and the lengths of topic, event
+  and metadata, one for the payload encoding (1 = JSON), then those strings and the
+  payload), which is how realtime-js's serializer decodes them;
 * ``phx_join`` on ``realtime:<topic>`` with ``config.private`` and ``access_token``: the
   token is verified (HS256 with the project secret, ``aud`` authenticated, ``exp``); a
   private topic is then authorised as Realtime does, in the real test database: a probe
@@ -19,8 +25,10 @@ Supabase documents it, and the Broadcast-from-the-Database path:
   channels.
 
 Test hooks: ``joins`` records every join's topic and outcome, ``pushed`` the ``seq`` of
-every event sent per topic; ``drop_connections()`` closes every socket abruptly (a
-network drop)."""
+every event sent per topic, ``pushed_binary`` those sent as 2.0.0 binary frames;
+``drop_connections()`` closes every socket abruptly (a network drop;
+``drop_from_thread()`` from another thread), and while ``accepting`` is false new
+sockets are refused with 503 (an outage)."""
 
 from __future__ import annotations
 
@@ -45,6 +53,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 POLL = 0.05  # seconds between reads of new realtime.messages rows
+VSN_1, VSN_2 = "1.0.0", "2.0.0"
+_USER_BROADCAST = 4  # realtime-js serializer: a server-to-client broadcast frame
+_JSON_ENCODING = 1
 
 
 @dataclass
@@ -63,6 +74,7 @@ class Join:
     private: bool
     ok: bool
     reason: str | None = None
+    vsn: str = VSN_1
 
 
 @dataclass
@@ -73,15 +85,20 @@ class RealtimeServer:
     joins: list[Join] = field(default_factory=list)
     token_refreshes: int = 0
     pushed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # topic -> seqs sent
+    pushed_binary: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # the 2.0.0 ones
     _channels: list[Channel] = field(default_factory=list)
     _conns: set[ServerConnection] = field(default_factory=set)
+    _vsn: dict[ServerConnection, str] = field(default_factory=dict)
     _server: Server | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
     url: str = ""
+    accepting: bool = True
+    _loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> str:
         """Start listening on loopback; return the project URL (``http://127.0.0.1:PORT``)."""
+        self._loop = asyncio.get_running_loop()
         self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check_request, compression=None)
         port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -105,6 +122,11 @@ class RealtimeServer:
         for conn in list(self._conns):
             conn.transport.abort()
         self._channels.clear()
+
+    def drop_from_thread(self) -> None:
+        """``drop_connections`` for a caller outside the server's event loop."""
+        assert self._loop is not None, "not started"
+        asyncio.run_coroutine_threadsafe(self.drop_connections(), self._loop).result(30)
 
     @classmethod
     @contextlib.contextmanager
@@ -133,37 +155,52 @@ class RealtimeServer:
         parts = urlsplit(request.path)
         if parts.path != "/realtime/v1/websocket":
             return _http(HTTPStatus.NOT_FOUND, "not found")
-        apikey = (parse_qs(parts.query).get("apikey") or [""])[0]
+        if not self.accepting:
+            return _http(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable")
+        query = parse_qs(parts.query)
+        apikey = (query.get("apikey") or [""])[0]
         if apikey not in self.apikeys:
             return _http(HTTPStatus.UNAUTHORIZED, "invalid apikey")
+        vsn = (query.get("vsn") or [VSN_1])[0]
+        if vsn not in (VSN_1, VSN_2):
+            return _http(HTTPStatus.BAD_REQUEST, f"unsupported vsn {vsn}")
+        self._vsn[conn] = vsn
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         self._conns.add(conn)
         try:
             async for raw in conn:
+                if isinstance(raw, bytes):  # a client broadcast (kind 3): not what these tests serve
+                    continue
                 message = json.loads(raw)
+                if isinstance(message, list):  # 2.0.0: [join_ref, ref, topic, event, payload]
+                    join_ref, ref, topic, event, payload = message
+                    message = {"join_ref": join_ref, "ref": ref, "topic": topic, "event": event, "payload": payload}
                 await self._dispatch(conn, message)
         except ConnectionClosed:
             pass
         finally:
             self._conns.discard(conn)
+            self._vsn.pop(conn, None)
             self._channels[:] = [c for c in self._channels if c.conn is not conn]
 
     async def _dispatch(self, conn: ServerConnection, message: dict[str, Any]) -> None:
         topic, event, ref = message["topic"], message["event"], message.get("ref")
+        join_ref = message.get("join_ref")
         payload = message.get("payload") or {}
         if topic == "phoenix" and event == "heartbeat":
-            await _send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
+            await self._send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
         elif event == "phx_join":
             await self._join(conn, topic, payload, ref)
         elif event == "phx_leave":
             self._channels[:] = [c for c in self._channels if not (c.conn is conn and c.topic == topic)]
-            await _send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
+            await self._send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref, join_ref)
         elif event == "access_token":
             await self._refresh(conn, topic, str(payload.get("access_token") or ""), ref)
         else:  # client broadcasts, presence: not what these tests serve
-            await _send(conn, topic, "phx_reply", {"status": "error", "response": {"reason": f"unsupported event {event}"}}, ref)
+            reply = {"status": "error", "response": {"reason": f"unsupported event {event}"}}
+            await self._send(conn, topic, "phx_reply", reply, ref, join_ref)
 
     async def _join(self, conn: ServerConnection, topic: str, payload: dict[str, Any], ref: str | None) -> None:
         sub_topic = topic.removeprefix("realtime:")
@@ -171,12 +208,13 @@ class RealtimeServer:
         claims, reason = self._verify(str(payload.get("access_token") or ""))
         if claims is not None and private and not await self._may_read(sub_topic, claims):
             reason = f"Unauthorized: You do not have permissions to read from this Channel topic: {sub_topic}"
-        self.joins.append(Join(sub_topic, private, reason is None, reason))
+        self.joins.append(Join(sub_topic, private, reason is None, reason, self._vsn.get(conn, VSN_1)))
+        # A join's ref is also its join_ref: every later message of the channel names it.
         if reason is not None or claims is None:
-            await _send(conn, topic, "phx_reply", {"status": "error", "response": {"reason": reason}}, ref)
+            await self._send(conn, topic, "phx_reply", {"status": "error", "response": {"reason": reason}}, ref, ref)
             return
         self._channels.append(Channel(conn, topic, sub_topic, private, ref, claims))
-        await _send(conn, topic, "phx_reply", {"status": "ok", "response": {"postgres_changes": []}}, ref)
+        await self._send(conn, topic, "phx_reply", {"status": "ok", "response": {"postgres_changes": []}}, ref, ref)
 
     async def _refresh(self, conn: ServerConnection, topic: str, token: str, ref: str | None) -> None:
         channel = next((c for c in self._channels if c.conn is conn and c.topic == topic), None)
@@ -189,7 +227,7 @@ class RealtimeServer:
         channel.claims = claims
         self.token_refreshes += 1
         if ref is not None:
-            await _send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
+            await self._send(conn, topic, "phx_reply", {"status": "ok", "response": {}}, ref, channel.join_ref)
 
     def _verify(self, token: str) -> tuple[dict[str, Any] | None, str | None]:
         if not token:
@@ -233,11 +271,12 @@ class RealtimeServer:
                         continue
                     self._seen.add(id_)
                     for channel in [c for c in self._channels if c.sub_topic == topic and c.private == bool(private)]:
-                        body = {"type": "broadcast", "event": event, "payload": payload, "meta": {"id": id_}}
                         with contextlib.suppress(ConnectionClosed):
-                            await _send(channel.conn, channel.topic, "broadcast", body, None)
+                            binary = await self._broadcast(channel, str(event), payload, id_)
                             if isinstance(payload, dict) and "seq" in payload:
                                 self.pushed[topic].append(int(payload["seq"]))
+                                if binary:
+                                    self.pushed_binary[topic].append(int(payload["seq"]))
                 await asyncio.sleep(POLL)
 
     async def _expire(self) -> None:
@@ -252,12 +291,36 @@ class RealtimeServer:
             self._channels.remove(channel)
         system = {"status": "error", "extension": "system", "channel": channel.sub_topic, "message": message}
         with contextlib.suppress(ConnectionClosed):
-            await _send(channel.conn, channel.topic, "system", system, None)
-            await _send(channel.conn, channel.topic, "phx_close", {}, channel.join_ref)
+            await self._send(channel.conn, channel.topic, "system", system, None, channel.join_ref)
+            await self._send(channel.conn, channel.topic, "phx_close", {}, channel.join_ref, channel.join_ref)
+
+    async def _send(
+        self, conn: ServerConnection, topic: str, event: str, payload: dict[str, Any], ref: str | None, join_ref: str | None = None
+    ) -> None:
+        if self._vsn.get(conn) == VSN_2:
+            await conn.send(json.dumps([join_ref, ref, topic, event, payload]))
+        else:
+            await conn.send(json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref}))
+
+    async def _broadcast(self, channel: Channel, event: str, payload: Any, id_: str) -> bool:
+        """Push one broadcast to a channel; True when it went as a 2.0.0 binary frame."""
+        meta = {"id": id_}
+        if self._vsn.get(channel.conn) != VSN_2:
+            body = {"type": "broadcast", "event": event, "payload": payload, "meta": meta}
+            await channel.conn.send(json.dumps({"topic": channel.topic, "event": "broadcast", "payload": body, "ref": None}))
+            return False
+        await channel.conn.send(user_broadcast_frame(channel.topic, event, meta, payload))
+        return True
 
 
-async def _send(conn: ServerConnection, topic: str, event: str, payload: dict[str, Any], ref: str | None) -> None:
-    await conn.send(json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref}))
+def user_broadcast_frame(topic: str, event: str, meta: dict[str, Any], payload: Any) -> bytes:
+    """A 2.0.0 server broadcast: ``[4, len(topic), len(event), len(meta), 1]`` then the
+    topic, event and metadata (JSON) in UTF-8, then the JSON payload."""
+    parts = [topic.encode(), event.encode(), json.dumps(meta).encode() if meta else b""]
+    if any(len(p) > 255 for p in parts):
+        raise ValueError("topic, event and metadata must each fit in 255 bytes")
+    header = bytes([_USER_BROADCAST, *(len(p) for p in parts), _JSON_ENCODING])
+    return header + b"".join(parts) + json.dumps(payload).encode()
 
 
 def _http(status: HTTPStatus, body: str) -> Response:

@@ -95,8 +95,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(pg_server_url: str, home: Path, mock_delay: float) -> tuple[subprocess.Popen[bytes], StudioServer, str]:
-    database = create_database(pg_server_url, prefix="orchestrate_studio")
+def _start(
+    pg_server_url: str, home: Path, mock_delay: float, database: str | None = None, extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], StudioServer, str]:
+    """Start a server on ``database`` (a new one unless given; dropped with it) with
+    ``extra`` environment (a Supabase project, a Storage bucket)."""
+    database = database or create_database(pg_server_url, prefix="orchestrate_studio")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRATE_", "SUPABASE_", "DATABASE_", "OPENAI_"))}
     env = {
         **base,
@@ -104,6 +108,7 @@ def _start(pg_server_url: str, home: Path, mock_delay: float) -> tuple[subproces
         "XDG_CONFIG_HOME": str(home / "config"),  # the client config (URL, token)
         "DATABASE_URL": database,
         "ORCHESTRATE_MOCK_DELAY": str(mock_delay),
+        **(extra or {}),
     }
     port = _free_port()
     log = home / "serve.log"
@@ -144,13 +149,19 @@ def studio_server(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) 
         yield get
     finally:
         for proc, _, database in running.values():
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            drop_database(pg_server_url, database)
+            _stop(proc, pg_server_url, database)
+
+
+def _stop(proc: subprocess.Popen[bytes], pg_server_url: str, database: str | None) -> None:
+    """SIGTERM, as a process manager does; then its database goes (if named)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if database is not None:
+        drop_database(pg_server_url, database)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-import { lazy, Suspense, useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { onUnauthorized } from "./lib/api";
-import { currentSession, forgetSession, type Session } from "./lib/auth";
+import { currentSession, signOut, type Session } from "./lib/auth";
+import { useAuthMode } from "./lib/authMode";
 import { href, navigate, useRoute } from "./lib/router";
 import { TabsProvider, useTabs } from "./lib/tabs";
 import { Spinner } from "./components/ui";
@@ -36,7 +37,7 @@ function Shell() {
         // Keep where the user was; their editor text is in the tabs store.
         const here = window.location.hash;
         if (!here.startsWith("#/signin")) sessionStorage.setItem(RETURN_KEY, here);
-        forgetSession();
+        void signOut();
         setSession(null);
         setExpired(true);
       }),
@@ -53,6 +54,14 @@ function Shell() {
 
   const [top] = route.parts;
   const view = !session || top === "signin" ? "signin" : top ?? "workflows";
+  const onSignIn = useRef(view === "signin");
+  onSignIn.current = view === "signin";
+  // Supabase Auth's own news: a magic link's session, a refresh that failed for good.
+  const mode = useAuthMode((s) => {
+    if (!s) setSession((old) => (old?.issuer === "supabase" ? null : old));
+    else if (onSignIn.current) signedIn(s);
+    else setSession(s);
+  });
   useEffect(() => {
     if (session && (!top || top === "signin") && !route.params.get("code")) navigate(href.workflows(), true);
   }, [session, top, route.params]);
@@ -71,7 +80,7 @@ function Shell() {
   if (view === "signin" || !session) {
     return (
       <Frame session={null} view="signin">
-        <SignIn code={route.params.get("code")} expired={expired} onSignedIn={signedIn} />
+        <SignIn code={route.params.get("code")} expired={expired} onSignedIn={signedIn} mode={mode} />
       </Frame>
     );
   }
@@ -83,7 +92,7 @@ function Shell() {
       view={view}
       editorHref={editing ? href.edit(tabs[0].id) : null}
       onSignOut={() => {
-        forgetSession();
+        void signOut();
         setSession(null);
         setExpired(false);
         navigate("#/signin", true);

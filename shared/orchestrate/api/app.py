@@ -85,7 +85,7 @@ def create_app(
     problems.install(app)
     for module in (workflows, catalog, runs, events, deliveries, secrets, account, signin, config, callbacks):
         app.include_router(module.router)
-    studio.mount(app, studio_dir or studio.STUDIO_DIR)  # after the API: its paths match first
+    studio.mount(app, studio_dir or studio.STUDIO_DIR, settings.supabase_url)  # after the API: its paths match first
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_middleware(CatchAll)  # added last: outermost of ours
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

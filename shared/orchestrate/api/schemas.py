@@ -290,7 +290,10 @@ class SupabaseProject(BaseModel):
 class PublicConfig(BaseModel):
     """What a client needs before signing in. Never holds a secret."""
 
-    auth_mode: str = Field(description="`local` (one-time sign-in links, development tokens) or `supabase` (Supabase Auth)")
+    auth_mode: str = Field(
+        description="`supabase` (sign in with Supabase Auth: the project's URL and publishable key are configured) "
+        "or `local` (one-time sign-in links, development tokens)"
+    )
     supabase: SupabaseProject | None = Field(None, description="Present when the project URL and publishable key are configured")
     realtime: bool = Field(description="Run progress is broadcast on the private Realtime topic `run:<run_id>`")
     stored_exports: bool = Field(description="`POST /v1/runs/{id}/export` with `store: true` saves to Supabase Storage")

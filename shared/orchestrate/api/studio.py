@@ -11,6 +11,7 @@ Only Starlette pieces FastAPI has already imported: nothing here adds to a cold 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -24,16 +25,23 @@ RESERVED = ("/v1", "/assets/", "/docs", "/redoc", "/openapi.json")
 
 # Model answers are untrusted: the app renders them sanitized, and this policy is the
 # second line (no inline or foreign script, no framing). Styles may be inline (the
-# editor and the graph set them at run time).
-_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# editor and the graph set them at run time). The only other origin the app may talk
+# to is the Supabase project's (Auth over https, Realtime over wss).
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src {connect}; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _headers(supabase_url: str | None) -> dict[str, str]:
+    connect = "'self'"
+    parts = urlsplit(supabase_url or "")
+    if parts.scheme in ("http", "https") and parts.netloc:
+        socket = "wss" if parts.scheme == "https" else "ws"
+        connect += f" {parts.scheme}://{parts.netloc} {socket}://{parts.netloc}"
+    return {"Content-Security-Policy": _CSP.format(connect=connect), "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
 _INDEX_CACHE = "no-cache"  # always revalidated: it names the current bundles
 _ASSET_CACHE = "public, max-age=31536000, immutable"  # file names carry a content hash
 
@@ -41,15 +49,16 @@ _ASSET_CACHE = "public, max-age=31536000, immutable"  # file names carry a conte
 class Studio:
     """Serves one build folder (looked up per request: ``make ui`` may run meanwhile)."""
 
-    def __init__(self, directory: Path = STUDIO_DIR) -> None:
+    def __init__(self, directory: Path = STUDIO_DIR, supabase_url: str | None = None) -> None:
         self.directory = directory
+        self.headers = _headers(supabase_url)
 
     def index(self, request: Request) -> Response:
         page = self.directory / "index.html"
         if not page.is_file():
             html = f"<!doctype html><title>Orchestrate Studio</title><p>{NOT_BUILT}</p>\n"
-            return HTMLResponse(html, headers={**_HEADERS, "Cache-Control": "no-store"})
-        return FileResponse(page, media_type="text/html; charset=utf-8", headers={**_HEADERS, "Cache-Control": _INDEX_CACHE})
+            return HTMLResponse(html, headers={**self.headers, "Cache-Control": "no-store"})
+        return FileResponse(page, media_type="text/html; charset=utf-8", headers={**self.headers, "Cache-Control": _INDEX_CACHE})
 
     def asset(self, request: Request) -> Response:
         found = self._file("assets", request.path_params["path"])
@@ -95,9 +104,9 @@ def _not_found(request: Request) -> Response:
     return problem_response(request, 404, "not-found", f"no such resource: {request.url.path}")
 
 
-def mount(app: FastAPI, directory: Path = STUDIO_DIR) -> None:
+def mount(app: FastAPI, directory: Path = STUDIO_DIR, supabase_url: str | None = None) -> None:
     """Add the Studio's routes; call after the API's routers so they match first."""
-    studio = Studio(directory)
+    studio = Studio(directory, supabase_url)
     app.add_route("/", studio.index, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_route("/assets/{path:path}", studio.asset, methods=["GET", "HEAD"], include_in_schema=False)
     app.router.routes.append(_Fallback("/{path:path}", studio.fallback, methods=["GET", "HEAD"], include_in_schema=False))

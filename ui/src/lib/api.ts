@@ -1,11 +1,13 @@
 // The /v1 client: every call carries the session's bearer token; an error answer becomes
 // an ApiError with the problem's `detail`; a 401 anywhere signs the user out (the caller's
 // unsaved editor text lives in the drafts store, so nothing is lost).
-import { currentSession } from "./auth";
+import { accessToken, currentSession } from "./auth";
 import type {
   Page,
   Run,
+  RunEvent,
   RunSummary,
+  StoredExport,
   Template,
   Validation,
   Workflow,
@@ -38,6 +40,12 @@ export function authHeaders(): Record<string, string> {
   return session ? { Authorization: `Bearer ${session.token}` } : {};
 }
 
+/** The headers with the freshest token (Supabase Auth refreshes it when due). */
+export async function freshAuthHeaders(): Promise<Record<string, string>> {
+  const token = await accessToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 export async function problemOf(response: Response): Promise<ApiError> {
   let detail = `${response.status} ${response.statusText}`.trim();
   let type = "error";
@@ -55,7 +63,7 @@ export async function problemOf(response: Response): Promise<ApiError> {
 
 export async function request(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
-  for (const [k, v] of Object.entries(authHeaders())) headers.set(k, v);
+  for (const [k, v] of Object.entries(await freshAuthHeaders())) headers.set(k, v);
   if (!headers.has("Accept")) headers.set("Accept", "application/json");
   let response: Response;
   try {
@@ -108,6 +116,8 @@ export const api = {
   listRuns: (p: { workflow_id?: string; status?: string; cursor?: string | null; limit?: number }) =>
     json<Page<RunSummary>>(`/v1/runs${query({ workflow_id: p.workflow_id, status: p.status, cursor: p.cursor, limit: p.limit ?? 20 })}`),
   getRun: (id: string) => json<Run>(`/v1/runs/${id}`),
+  /** The events after a seq, at once (no waiting). */
+  events: (id: string, after: number) => json<{ events: RunEvent[]; finished: boolean }>(`/v1/runs/${id}/events${query({ after })}`),
   control: (id: string, action: "pause" | "resume" | "step" | "cancel" | "retry") =>
     json<Run>(`/v1/runs/${id}/${action}`, { method: "POST" }),
   exportRun: async (id: string, format: "json" | "md"): Promise<Blob> => {
@@ -116,6 +126,13 @@ export const api = {
     });
     return response.blob();
   },
+  /** Save the export in Supabase Storage; answers a time-limited download URL. */
+  storeExport: (id: string, format: "json" | "md") =>
+    json<StoredExport>(`/v1/runs/${id}/export`, {
+      method: "POST",
+      body: JSON.stringify({ format, store: true }),
+      headers: { "Content-Type": "application/json" },
+    }),
 };
 
 /** Save a blob as a file through a temporary link (no token in any URL). */

@@ -65,7 +65,8 @@ export type StreamState = "connecting" | "live" | "reconnecting" | "polling" | "
 export interface FollowOptions {
   runId: string;
   after: number;
-  headers: () => Record<string, string>;
+  /** The request's auth headers, asked before each request (tokens are refreshed). */
+  headers: () => Record<string, string> | Promise<Record<string, string>>;
   onEvents: (events: RunEvent[]) => void;
   onState: (state: StreamState, detail?: string) => void;
   /** Called on a 401: the caller signs out. */
@@ -103,7 +104,7 @@ export function followRun(options: FollowOptions): { stop: () => void } {
   async function stream(): Promise<"finished" | "ended"> {
     controller = new AbortController();
     const response = await doFetch(`/v1/runs/${options.runId}/events?after=${after}`, {
-      headers: { ...options.headers(), Accept: "text/event-stream", ...(after ? { "Last-Event-ID": String(after) } : {}) },
+      headers: { ...(await options.headers()), Accept: "text/event-stream", ...(after ? { "Last-Event-ID": String(after) } : {}) },
       signal: controller.signal,
     });
     if (response.status === 401) {
@@ -142,7 +143,7 @@ export function followRun(options: FollowOptions): { stop: () => void } {
   async function poll(): Promise<"finished" | "ended"> {
     controller = new AbortController();
     const response = await doFetch(`/v1/runs/${options.runId}/events?after=${after}&wait=20`, {
-      headers: { ...options.headers(), Accept: "application/json" },
+      headers: { ...(await options.headers()), Accept: "application/json" },
       signal: controller.signal,
     });
     if (response.status === 401) {

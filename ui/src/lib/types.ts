@@ -110,3 +110,12 @@ export interface RunEvent {
   data: Record<string, unknown>;
   created_at: string;
 }
+
+/** POST /v1/runs/{id}/export with store: true */
+export interface StoredExport {
+  url: string;
+  expires_at: string;
+  key: string;
+  format: "json" | "md";
+  bytes: number;
+}

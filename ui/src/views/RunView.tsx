@@ -1,13 +1,15 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { api, authHeaders, downloadBlob } from "../lib/api";
+import { api, downloadBlob, freshAuthHeaders } from "../lib/api";
+import { useConfig, useLive } from "../lib/authMode";
+import { explainRefusal, followLive } from "../lib/live";
 import { dependencies, type SpecStep } from "../lib/deps";
 import { duration, tokens, when } from "../lib/format";
 import { href, navigate } from "../lib/router";
 import { allowedControls, applyEvents, elapsedMs, FINISHED, lastEvents, shownStatus, totalTokens, type Control } from "../lib/runState";
 import { followRun, type StreamState } from "../lib/sse";
-import type { Run, RunEvent, ShownStatus, Step } from "../lib/types";
-import { ErrorBox, Spinner, StatusBadge } from "../components/ui";
+import type { Run, RunEvent, ShownStatus, Step, StoredExport } from "../lib/types";
+import { CopyButton, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import { StepDetail } from "../components/StepDetail";
 
 const Graph = lazy(() => import("../components/Graph"));
@@ -27,6 +29,12 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const [now, setNow] = useState(Date.now());
   const [follow, setFollow] = useState(0);
   const [showGraph, setShowGraph] = useState(false);
+  // Realtime (a Supabase project): subscribed at once, before the run is read. A refusal
+  // is shown, and the events stream takes over.
+  const live = useLive();
+  const [refused, setRefused] = useState<string | null>(null);
+  const config = useConfig();
+  const [stored, setStored] = useState<StoredExport | null>(null);
   const lastSeq = useRef(0);
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
@@ -60,6 +68,8 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   useEffect(() => {
     setBase(null);
     setEvents([]);
+    setRefused(null);
+    setStored(null);
     lastSeq.current = 0;
     api
       .getRun(runId)
@@ -77,7 +87,38 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const finished = base ? FINISHED.has(applyEvents(base.run, events.filter((e) => e.seq > base.seq)).status) : false;
 
   // Follow the events; restarted after a Retry or Resume of a finished run.
+  const realtime = live && !refused ? live : null;
   useEffect(() => {
+    if (live === undefined) return; // the mode is not known yet
+    const onEvents = (fresh: RunEvent[]) => {
+      lastSeq.current = fresh[fresh.length - 1].seq;
+      pending.current.push(...fresh);
+      flushTimer.current ??= setTimeout(() => {
+        flushTimer.current = null;
+        const batch = pending.current;
+        pending.current = [];
+        setEvents((old) => old.concat(batch));
+      }, 150);
+      if (refetchTimer.current) clearTimeout(refetchTimer.current);
+      refetchTimer.current = setTimeout(() => void refetch(), 250);
+    };
+    const onState = (state: StreamState, detail?: string) =>
+      setStream((old) => {
+        if (state === "live" && old.dropped) void refetch(); // caught up after a drop
+        return { state, detail, dropped: state === "reconnecting" ? true : state === "live" || state === "polling" ? old.dropped : old.dropped };
+      });
+    if (realtime) {
+      const f = followLive({
+        runId,
+        after: lastSeq.current,
+        open: realtime.open(runId),
+        fetchPage: (after) => api.events(runId, after),
+        onEvents,
+        onState,
+        onRefused: (message) => setRefused(explainRefusal(message, runId)),
+      });
+      return () => f.stop();
+    }
     // A run that had ended when it was opened has nothing more to say: no stream.
     if (!base || (finished && follow === 0)) {
       if (base && finished) setStream({ state: "finished", dropped: false });
@@ -86,29 +127,14 @@ export default function RunView({ runId, step }: { runId: string; step: string |
     const f = followRun({
       runId,
       after: lastSeq.current,
-      headers: authHeaders,
+      headers: freshAuthHeaders,
       onUnauthorized: () => void api.getRun(runId).catch(() => undefined), // api.request signs out on the 401
-      onEvents: (fresh) => {
-        lastSeq.current = fresh[fresh.length - 1].seq;
-        pending.current.push(...fresh);
-        flushTimer.current ??= setTimeout(() => {
-          flushTimer.current = null;
-          const batch = pending.current;
-          pending.current = [];
-          setEvents((old) => old.concat(batch));
-        }, 150);
-        if (refetchTimer.current) clearTimeout(refetchTimer.current);
-        refetchTimer.current = setTimeout(() => void refetch(), 250);
-      },
-      onState: (state, detail) =>
-        setStream((old) => {
-          if (state === "live" && old.dropped) void refetch(); // caught up after a drop
-          return { state, detail, dropped: state === "reconnecting" ? true : state === "live" || state === "polling" ? old.dropped : old.dropped };
-        }),
+      onEvents,
+      onState,
     });
     return () => f.stop();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [runId, base === null, follow]);
+  }, [runId, realtime ? "realtime" : base === null, follow, live]);
 
   const run = useMemo(() => (base ? applyEvents(base.run, events.filter((e) => e.seq > base.seq)) : null), [base, events]);
   const last = useMemo(() => lastEvents(events), [events]);
@@ -121,7 +147,17 @@ export default function RunView({ runId, step }: { runId: string; step: string |
 
   const select = useCallback((id: string | null) => navigate(href.run(runId, id ?? undefined), true), [runId]);
 
-  if (!run) return <section className="page">{error ? <ErrorBox error={error} /> : <Spinner label="Loading the run…" />}</section>;
+  if (!run)
+    return (
+      <section className="page">
+        {refused && (
+          <p className="error-box" role="status">
+            {refused}
+          </p>
+        )}
+        {error ? <ErrorBox error={error} /> : <Spinner label="Loading the run…" />}
+      </section>
+    );
 
   const control = async (action: Control) => {
     setBusy(action);
@@ -143,6 +179,16 @@ export default function RunView({ runId, step }: { runId: string; step: string |
       downloadBlob(blob, `run-${run.id.slice(0, 8)}.${format}`);
     } catch (e) {
       setError(e);
+    }
+  };
+
+  const storeExport = async () => {
+    setStored(null);
+    setError(null);
+    try {
+      setStored(await api.storeExport(run.id, "md"));
+    } catch (e) {
+      setError(e); // a Storage outage is a 503 whose message says so; the plain export still works
     }
   };
 
@@ -201,6 +247,11 @@ export default function RunView({ runId, step }: { runId: string; step: string |
           <button type="button" onClick={() => exportAs("md")}>
             Export Markdown
           </button>
+          {config?.stored_exports && (
+            <button type="button" onClick={storeExport} title="Save the Markdown report in Supabase Storage and get a download link">
+              Store export
+            </button>
+          )}
           <a className="button" href={`${href.history(run.workflow_id ?? undefined)}${run.workflow_id ? "&" : "?"}pick=${run.id}`}>
             Compare
           </a>
@@ -211,7 +262,21 @@ export default function RunView({ runId, step }: { runId: string; step: string |
           )}
         </div>
       </div>
-      <ConnectionNote state={stream.state} dropped={stream.dropped} ended={ended} />
+      <ConnectionNote state={stream.state} dropped={stream.dropped} ended={ended} realtime={realtime !== null} />
+      {refused && (
+        <p className="notice" role="status">
+          {refused}
+        </p>
+      )}
+      {stored && (
+        <p className="notice stored-export" role="status">
+          Stored as <code>{stored.key.split("/").pop()}</code>:{" "}
+          <a href={stored.url} target="_blank" rel="noopener noreferrer">
+            download the stored export
+          </a>{" "}
+          (the link works until {when(stored.expires_at)}). <CopyButton text={stored.url} label="Copy link" />
+        </p>
+      )}
       {run.status === "paused" && run.mode === "step" && (
         <p className="notice" role="status">
           Step-by-step mode: the run waits. Press <strong>Step</strong> to run the next step, or <strong>Resume</strong>.
@@ -270,7 +335,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   );
 }
 
-function ConnectionNote({ state, dropped, ended }: { state: StreamState; dropped: boolean; ended: boolean }) {
+function ConnectionNote({ state, dropped, ended, realtime }: { state: StreamState; dropped: boolean; ended: boolean; realtime: boolean }) {
   let text: string;
   let cls = "conn";
   if (state === "reconnecting") {
@@ -278,9 +343,9 @@ function ConnectionNote({ state, dropped, ended }: { state: StreamState; dropped
     cls += " conn-lost";
   } else if (state === "connecting") text = "Connecting to live updates…";
   else if (state === "finished" || ended) text = dropped ? "Reconnected and caught up. The run has ended." : "The run has ended.";
-  else text = dropped ? "Reconnected: caught up with every event. Live." : state === "polling" ? "Live (polling)." : "Live.";
+  else text = dropped ? "Reconnected: caught up with every event. Live." : state === "polling" ? "Live (polling)." : realtime ? "Live (Realtime)." : "Live.";
   return (
-    <p className={cls} role="status" aria-live="polite" data-stream={state}>
+    <p className={cls} role="status" aria-live="polite" data-stream={state} data-transport={realtime ? "realtime" : "events"}>
       <span className="conn-dot" aria-hidden="true" /> {text}
     </p>
   );

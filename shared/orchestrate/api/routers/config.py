@@ -32,7 +32,10 @@ async def public_config(request: Request, response: Response, svc: Svc) -> dict[
         project = {"url": settings.supabase_url, "publishable_key": settings.supabase_publishable_key}
     response.headers["Cache-Control"] = CACHE
     return {
-        "auth_mode": "local" if links_enabled(settings) else "supabase",
+        # Local links only where the server signs its own tokens and no project is named:
+        # a project with a publishable key (a local `supabase start` one included) signs
+        # users in with Supabase Auth.
+        "auth_mode": "local" if links_enabled(settings) and project is None else "supabase",
         "supabase": project,
         "realtime": project is not None and await _broadcasting(request, svc),
         "stored_exports": settings.stores_exports,
