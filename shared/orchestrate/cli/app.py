@@ -91,25 +91,37 @@ def run(
     mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    rerun: Annotated[Path | None, typer.Option("--rerun", help="Rerun this earlier result (a --output file) instead of starting afresh.")] = None,
+    from_step: Annotated[str | None, typer.Option("--from", help="With --rerun: the step to rerun from; the steps before it reuse their answers.")] = None,
+    output_of: Annotated[list[str], typer.Option("--output-of", help="With --rerun: edit an earlier step's answer, STEP=VALUE or STEP=@file.")] = [],  # noqa: B006
 ) -> None:
     """Run a workflow here, with live progress; exit 1 if the run fails."""
-    from ..engine.local import run_local
+    from ..engine.local import rerun_local, run_local
     from ..llm import make_provider
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
+    from .rerun import parse_outputs, read_result
 
     with guard():
+        if (rerun is None) != (from_step is None) or (output_of and rerun is None):
+            raise InputError(["--rerun RESULT and --from STEP go together (and --output-of needs them)"])
         settings = Settings.from_env()
         plan = load_workflow(file)
         given: dict[str, Any] = _read_inputs_file(inputs_file) if inputs_file else {}
         given.update(parse_pairs(plan.workflow, input))
-        given = _ask_missing(plan.workflow, given)
-        values = resolve_inputs(plan.workflow, given)
+        source = read_result(rerun) if rerun is not None else None
+        if source is None:
+            values = resolve_inputs(plan.workflow, _ask_missing(plan.workflow, given))
+        outputs = parse_outputs(output_of)
         provider = make_provider(settings, mock=mock)
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
         with Progress(err, view, quiet=False) as progress:
-            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model))
+            if source is not None and from_step is not None:
+                coro = rerun_local(source, from_step, provider, plan=plan, inputs=given, outputs=outputs, on_event=progress, default_model=settings.default_model)
+            else:
+                coro = run_local(plan, values, provider, on_event=progress, default_model=settings.default_model)
+            result = asyncio.run(coro)
         elapsed = time.monotonic() - started
     data = result.to_dict()
     if output is not None:

@@ -24,6 +24,7 @@ _STYLE = {
     "failed": ("✗", "red"),
     "skipped": ("–", "dim"),
     "cancelled": ("⊘", "dim"),
+    "reused": ("↺", "green"),
 }
 
 
@@ -69,13 +70,15 @@ class ProgressView:
             row.note = (data.get("error") or {}).get("message", "")
         if kind == "skipped":
             row.note = data.get("reason", "")
+        if kind == "reused":  # a rerun's step: the source run's answer, no call
+            row.note = "edited answer" if data.get("edited") else f"from run {str(data.get('source_run_id') or '')[:8]}".rstrip()
         row.status = kind
 
     def line(self, event: Event) -> str:
         """A plain one-line rendering, for logs and non-terminals."""
         at = time.monotonic() - self.started
         what = event.type if event.step_id is None else f"{event.step_id}: {event.type.removeprefix('step.')}"
-        note = self.rows[event.step_id].note if event.step_id in self.rows and event.type in ("step.failed", "step.retrying", "step.skipped") else ""
+        note = self.rows[event.step_id].note if event.step_id in self.rows and event.type in ("step.failed", "step.retrying", "step.skipped", "step.reused") else ""
         return f"[{at:6.2f}s] {what}" + (f" ({note})" if note else "")
 
     def __rich__(self) -> Group:
