@@ -99,6 +99,7 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         default_model=settings.default_model,
         allow_private_webhooks=settings.webhook_allow_private,
         max_in_flight=settings.run_max_in_flight,
+        max_workflow_depth=settings.max_workflow_depth,
     ) as services:
         app = create_app(settings, services=services)
 

@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Family, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -37,6 +37,36 @@ RUN_JSON = (
     " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
+
+
+# A run without its steps, the workflow names from its root run down to it (parent links
+# never form a cycle: a parent exists before its child), and its unfinished children.
+_FAMILY = """
+with recursive up as (
+  select r.id, r.parent_run_id, r.spec ->> 'name' as name, 0 as level from public.runs r where r.id = %(run)s
+  union all
+  select p.id, p.parent_run_id, p.spec ->> 'name', up.level + 1 from public.runs p join up on p.id = up.parent_run_id
+)
+select (select to_jsonb(r) - 'spec' - 'last_seq' - 'request_hash'
+               || jsonb_build_object('spec', jsonb_build_object('name', r.spec ->> 'name'), 'steps', '[]'::jsonb)
+          from public.runs r where r.id = %(run)s),
+       (select coalesce(array_agg(coalesce(name, '?') order by level desc), '{}') from up),
+       (select coalesce(array_agg(c.id::text order by c.created_at), '{}') from public.runs c
+         where c.parent_run_id = %(run)s and c.status in ('queued', 'running', 'paused')),
+       exists (select 1 from public.runs r join public.step_runs s on s.run_id = r.parent_run_id and s.step_id = r.parent_step_id
+                where r.id = %(run)s and s.child_run_id = r.id)
+"""
+
+_ENDED_CHILDREN = """
+(select c.id::text from public.step_runs s join public.runs c on c.id = s.child_run_id
+  where s.status = 'waiting' and s.child_run_id is not null and c.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+union
+(select p.id::text from public.runs c join public.runs p on p.id = c.parent_run_id
+  where c.parent_run_id is not null and c.status in ('queued', 'running', 'paused')
+    and p.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+"""
 
 
 class PostgresStore:
@@ -182,6 +212,26 @@ class PostgresStore:
             cur = await conn.execute(f"{RUN_JSON} where r.id = %s", (run_id,))
             row = await cur.fetchone()
         return run_from_json(row[0]) if row and row[0] else None
+
+    async def family(self, run_id: str) -> Family | None:
+        """On the service connection: the engine asks, for any owner's run."""
+        if not valid_id(run_id):
+            return None
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_FAMILY, {"run": run_id})
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Family(run_from_json(row[0]), list(row[1]), list(row[2]), bool(row[3]))
+
+    async def ended_children(self, limit: int = 100) -> list[str]:
+        """Runs whose family needs settling (``Engine.settle``) that no process did: a
+        child run that ended while its parent's step still waits for it, and a run that
+        ended with children still going."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_ENDED_CHILDREN, {"limit": limit})
+            rows = await cur.fetchall()
+        return [run_id for (run_id,) in rows]
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         if not valid_id(run_id):

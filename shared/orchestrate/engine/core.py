@@ -11,12 +11,14 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..errors import ConflictError
+from ..errors import ConflictError, NotFound
 from ..llm.base import Provider
 from ..spec import Plan, build, dump_spec
 from ..templates import in_render_thread
 from . import decide
 from .kinds import EXECUTORS
+from .kinds.workflow import child_outcome
+from .library import WorkflowLibrary
 from .queue import Queue
 from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
 from .rerun import plan_rerun
@@ -33,6 +35,7 @@ class RunFinished(Protocol):
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
+DEFAULT_MAX_WORKFLOW_DEPTH = 5  # child runs nested at most this deep
 
 
 class Engine:
@@ -45,8 +48,12 @@ class Engine:
         default_model: str = "gpt-4o",
         webhooks: RunFinished | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        library: WorkflowLibrary | None = None,
+        max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
     ) -> None:
         self.store = store
+        self.library = library  # where `workflow` steps find their child's workflow
+        self.max_workflow_depth = max_workflow_depth
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
@@ -185,6 +192,23 @@ class Engine:
         # The delivery row was written with the run's end; this only wakes its sender.
         if self.webhooks is not None and run.webhook_url:
             await self.webhooks.run_finished(run.id)
+        await self.settle(run.id)
+
+    async def settle(self, run_id: str) -> None:
+        """After a run ended: its unfinished child runs are cancelled, and a child run
+        resolves its parent's `workflow` step with its outputs or its error. Safe to
+        repeat: the sweeper does it for a process that died in between."""
+        family = await self.store.family(run_id)
+        if family is None or not family.run.status.finished:
+            return
+        for child in family.active_children:
+            try:
+                await self.control(child, decide.Action.CANCEL)
+            except (ConflictError, NotFound):
+                pass  # it ended meanwhile
+        run = family.run
+        if run.parent_run_id is not None and run.parent_step_id is not None and family.current_child:
+            await self.resolve(run.parent_run_id, run.parent_step_id, child_outcome(run, run.parent_step_id))
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
 from .records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
-from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
+from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Family, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 
 _UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -363,6 +363,20 @@ class MemoryStore:
         copied = copy.deepcopy(run)
         copied.steps = {s.step_id: s for s in self._by_position(copied)}
         return copied
+
+    async def family(self, run_id: str) -> Family | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        names, up = [], run
+        while up is not None:
+            names.append(str(up.spec.get("name")))
+            up = self._runs.get(up.parent_run_id) if up.parent_run_id else None
+        children = [r.id for r in self._runs.values() if r.parent_run_id == run_id and not r.status.finished]
+        parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
+        step = parent.steps.get(run.parent_step_id or "") if parent is not None else None
+        current = step is not None and step.child_run_id == run.id
+        return Family(dataclasses.replace(copy.deepcopy(run), steps={}), names[::-1], children, current)
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         run = self._runs.get(run_id)

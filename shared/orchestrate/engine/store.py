@@ -34,7 +34,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Success:
-    prompt: str
+    prompt: str | None  # None: keep the step's (a resolved wait's, recorded when it parked)
     output: str
     outputs: dict[str, Any] | list[Any] | None
     model: str
@@ -102,6 +102,17 @@ class ReusedStep:
 
 
 @dataclass(frozen=True)
+class Family:
+    """A run's links to other runs: the run itself (without its steps), the workflow
+    names from the root run down to it, and its unfinished child runs."""
+
+    run: RunState
+    lineage: list[str]
+    active_children: list[str]
+    current_child: bool = False  # its parent's step names it as its child (a run retry starts another)
+
+
+@dataclass(frozen=True)
 class Started:
     run: RunState
     queued: list[str]  # the steps released to the queue
@@ -151,6 +162,10 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
         """The run with every step; None if unknown (or not ``user_id``'s)."""
+        ...
+
+    async def family(self, run_id: str) -> Family | None:
+        """The run's parent chain and unfinished children (see ``Family``); None if unknown."""
         ...
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
