@@ -5,6 +5,7 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
@@ -20,9 +21,9 @@ from .kinds import EXECUTORS
 from .kinds.workflow import child_outcome
 from .library import WorkflowLibrary
 from .queue import Queue
-from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
+from .records import ErrorInfo, Mode, RunState, StepMessage, StepStatus, Usage, now
 from .rerun import plan_rerun
-from .store import Applied, Claim, Expand, Failure, Outcome, ReusedStep, Skipped, Store, Success
+from .store import Applied, Claim, Expand, Failure, NotDue, Outcome, Park, ReusedStep, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -36,6 +37,7 @@ LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
 DEFAULT_MAX_WORKFLOW_DEPTH = 5  # child runs nested at most this deep
+MAX_WAKE_DELAY = 900.0  # seconds one wake-up message is delayed at most (SQS's limit): a longer wait re-arms
 
 
 class Engine:
@@ -155,6 +157,9 @@ class Engine:
         if cached is not None and decide.plan_step(message.step_id) in cached.steps:
             lease = cached.steps[decide.plan_step(message.step_id)].step.timeout + LEASE_MARGIN
         claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, with_spec=cached is None)
+        if isinstance(claim, NotDue):  # a wait longer than one message's delay: re-arm
+            await self._wake_at(message.run_id, message.step_id, claim.until)
+            return False
         if claim is None:
             log.debug("step %s/%s: nothing to claim (a duplicate message, or the step or run moved on)", message.run_id, message.step_id)
             return False
@@ -169,7 +174,7 @@ class Engine:
             outcome = Skipped(gate.reason)
         elif gate is not None:  # a `when` that cannot be evaluated
             outcome = Failure(gate)
-        elif claim.attempts_used > step.retry.max_attempts:
+        elif claim.attempts_used > step.retry.max_attempts + state.woken:  # a wake is one claim more
             # Earlier invocations died before recording anything (a crash, a kill at the
             # function's timeout): give up rather than re-run the step forever.
             reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
@@ -182,11 +187,35 @@ class Engine:
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
-        await self._enqueue(claim.run.id, applied.queued, applied.delay)
-        if applied.finished:
-            self._plans.pop(claim.run.id, None)
-            await self._finished(claim.run)
+        await self._applied(claim.run, applied)
+        if isinstance(outcome, Park):
+            if outcome.until is not None:
+                await self._wake_at(claim.run.id, claim.step_id, outcome.until)
+            if self.webhooks is not None and claim.run.webhook_url:
+                await self.webhooks.run_finished(claim.run.id)  # wakes the sender of run.waiting
+            if outcome.info.get("kind") == "workflow":  # its child may have ended before it parked
+                await self.settle(str(outcome.info["run_id"]))
         return True
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        """End a waiting step (an approval's answer, a child run's end); None if it is
+        not waiting (already answered, timed out, cancelled) or not ``user_id``'s."""
+        applied = await self.store.resolve(run_id, step_id, outcome, user_id=user_id)
+        if applied is not None:
+            run = await self.store.get_run(run_id, user_id=user_id)
+            assert run is not None
+            await self._applied(run, applied)
+        return applied
+
+    async def _applied(self, run: RunState, applied: Applied) -> None:
+        await self._enqueue(run.id, applied.queued, applied.delay)
+        if applied.finished:
+            self._plans.pop(run.id, None)
+            await self._finished(run)
+
+    async def _wake_at(self, run_id: str, step_id: str, until: dt.datetime) -> None:
+        delay = min(max((until - now()).total_seconds(), 0.0), MAX_WAKE_DELAY)
+        await self.queue.send([StepMessage(run_id, step_id)], delay)
 
     async def _finished(self, run: RunState) -> None:
         # The delivery row was written with the run's end; this only wakes its sender.
@@ -216,6 +245,11 @@ class Engine:
         await self._enqueue(run_id, applied.queued)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
+        if action in (decide.Action.RESUME, decide.Action.STEP):
+            # A wait that came due while paused had its wake-up refused: send it again.
+            for state in run.steps.values():
+                if state.status is StepStatus.WAITING and state.not_before is not None:
+                    await self._wake_at(run_id, state.step_id, state.not_before)
         if applied.finished:
             await self._finished(run)
         return run

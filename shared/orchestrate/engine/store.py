@@ -9,8 +9,9 @@ queue."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .decide import Control, StepNode
@@ -30,6 +31,11 @@ class Claim:
     @property
     def attempts_used(self) -> int:
         return self.tries or self.attempt
+
+    @property
+    def woken(self) -> bool:
+        """The step parked earlier and this claim ends its wait (see ``Park``)."""
+        return self.run.steps[self.step_id].woken
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,30 @@ class Skipped:
     prompt: str | None = None
 
 
-Outcome = Success | Retry | Failure | Skipped | Expand
+@dataclass(frozen=True)
+class Park:
+    """The step waits (an approval, a wait, a child run): it becomes ``waiting``, gives
+    up its slot of the run's cap, and keeps ``info`` (shown to users as the step's
+    ``waiting``). With ``until`` it is claimed again once that time has passed (its
+    executor sees ``woken``); without, only ``Store.resolve`` ends it. ``callback``:
+    the hash of a callback token and when it expires (an approval's signed URL)."""
+
+    until: dt.datetime | None
+    info: dict[str, Any]
+    callback: tuple[str, dt.datetime] | None = None
+    prompt: str | None = None
+    # What the step.waiting event adds for the owner (the callback URL): never kept on the step.
+    event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotDue:
+    """A claim of a waiting step whose time has not come: wake it again at ``until``."""
+
+    until: dt.datetime
+
+
+Outcome = Success | Retry | Failure | Skipped | Expand | Park
 
 
 @dataclass(frozen=True)
@@ -144,15 +173,22 @@ class Store(Protocol):
         run with a ``parent_run_id`` records itself as the child of that run's step."""
         ...
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
-        """Claim a released queued step (or one whose lease expired) of a runnable run.
-        None means a duplicate or stale message: acknowledge it and move on. Its spec
-        may be left out when ``with_spec`` is false (the engine caches plans)."""
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
+        """Claim a released queued step (or one whose lease expired, or a waiting step
+        whose ``until`` has passed) of a runnable run. None means a duplicate or stale
+        message: acknowledge it and move on; NotDue, a waiting step to wake later. Its
+        spec may be left out when ``with_spec`` is false (the engine caches plans)."""
         ...
 
     async def complete(self, claim: Claim, outcome: Outcome) -> Applied | None:
         """Record the outcome if the claim is still current (None otherwise: the
         result is discarded) and update the counters it moves, atomically."""
+        ...
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        """End a ``waiting`` step with ``outcome`` (an answer, a child run's end), with
+        the counters of ``complete``. None if the step is not waiting (already answered,
+        woken, cancelled), or not ``user_id``'s."""
         ...
 
     async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
@@ -187,6 +223,8 @@ def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
         return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
     if isinstance(outcome, Skipped):
         return ("step.skipped", step_id, {"reason": outcome.reason})
+    if isinstance(outcome, Park):
+        return ("step.waiting", step_id, {"attempt": attempt, **outcome.info, **outcome.event})
     if isinstance(outcome, Expand):
         return ("step.expanded", step_id, {"attempt": attempt, "items": len(outcome.items), "concurrency": outcome.concurrency})
     return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})

@@ -200,11 +200,12 @@ class _Checker:
             if step.for_each is not None:
                 self.add((*at, "for_each"), "`for_each` cannot be used on a `workflow` step")
             templates += [(("workflow", "inputs", *where), text, False) for where, text in template_strings(step.workflow.inputs)]
-        for field, source, expression in templates:
+        for place, source, expression in templates:
             if source is None:
                 continue
+            field = place if isinstance(place, str) else "workflow"
             analysis = analyse(source, expression=expression)
-            path = (*at, *field) if isinstance(field, tuple) else (*at, field)
+            path = (*at, *place) if isinstance(place, tuple) else (*at, place)
             for message, line in analysis.problems:
                 self.add(path, message, line)
             for ref in analysis.references:
