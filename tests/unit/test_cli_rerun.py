@@ -47,3 +47,17 @@ def test_bad_local_reruns_exit_2(tmp_path: Path) -> None:
     ]:
         proc = orchestrate("run", str(flow), "--mock", *args)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_a_workflow_step_runs_a_workflow_file_as_a_child(tmp_path: Path) -> None:
+    flow = tmp_path / "parent.yaml"
+    flow.write_text("name: parent\nsteps:\n  - {id: a, prompt: hi}\n  - {id: sub, workflow: {name: Kid, inputs: {x: '{{ a }}'}}}\n")
+    missing = orchestrate("run", str(flow), "--mock")
+    assert missing.returncode == 2 and "steps[1].workflow.name: no workflow named 'Kid'" in missing.stderr and "--workflows" in missing.stderr
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "kid.yaml").write_text("name: Kid\ninputs: {x: {type: string}}\nsteps:\n  - {id: k, prompt: 'kid {{ inputs.x }}'}\n")
+    proc = orchestrate("run", str(flow), "--mock", "--workflows", str(library), "--json")
+    assert proc.returncode == 0, proc.stderr
+    sub = {s["id"]: s for s in json.loads(proc.stdout)["steps"]}["sub"]
+    assert sub["status"] == "succeeded" and sub["child_run_id"] and list(sub["outputs"]) == ["k"]

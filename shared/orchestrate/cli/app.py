@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.panel import Panel
 
 from ..errors import InputError, OrchestrateError, SpecError
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine.library import FileLibrary
+    from ..spec import Plan
 
 app = typer.Typer(
     name="orchestrate",
@@ -164,7 +168,7 @@ def schema() -> None:
     print(json.dumps(json_schema(), indent=2))
 
 
-async def _check_children(plan: Any, library: Any, file: str) -> None:
+async def _check_children(plan: Plan, library: FileLibrary, file: str) -> None:
     """Refuse, before anything runs, a `workflow` step whose workflow is not there."""
     from ..errors import Problem
 
