@@ -37,6 +37,7 @@ class MemoryStore:
         self._runs: dict[str, RunState] = {}
         self._events: dict[str, list[Event]] = {}
         self._keys: dict[tuple[str | None, str], tuple[str, str | None]] = {}  # idempotency keys
+        self._children: dict[str, list[str]] = {}  # run id -> its child runs' ids
         self._changed = asyncio.Condition()
 
     async def create_run(
@@ -90,8 +91,10 @@ class MemoryStore:
             )
         self._runs[run.id] = run
         self._events[run.id] = []
-        if parent is not None and run.parent_step_id in parent.steps:
-            parent.steps[run.parent_step_id].child_run_id = run.id
+        if parent is not None:
+            self._children.setdefault(parent.id, []).append(run.id)
+            if run.parent_step_id in parent.steps:
+                parent.steps[run.parent_step_id].child_run_id = run.id
         self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value, **_links(run)})
         for step in self._by_position(run):
             if step.reused:
@@ -403,7 +406,7 @@ class MemoryStore:
         while up is not None:
             names.append(str(up.spec.get("name")))
             up = self._runs.get(up.parent_run_id) if up.parent_run_id else None
-        children = [r.id for r in self._runs.values() if r.parent_run_id == run_id and not r.status.finished]
+        children = [c for c in self._children.get(run_id, []) if not self._runs[c].status.finished]
         parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
         step = parent.steps.get(run.parent_step_id or "") if parent is not None else None
         current = step is not None and step.child_run_id == run.id
