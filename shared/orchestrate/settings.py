@@ -53,6 +53,8 @@ class Settings:
     local_secrets: dict[str, str] = field(default_factory=dict, repr=False, hash=False)
     # Fairness: steps of one run in flight at once; the rest stays queued in the database
     run_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # `workflow` steps: how deep child runs may nest (a cycle of workflows stops here)
+    max_workflow_depth: int = 5
     # Clients of a running service (orchestrate submit / watch)
     api_url: str = "http://127.0.0.1:8000"
     api_token: str | None = None
@@ -102,6 +104,7 @@ class Settings:
             secrets_key=env.get("ORCHESTRATE_SECRETS_KEY") or None,
             local_secrets=from_environment(env),
             run_max_in_flight=_count(env, "ORCHESTRATE_RUN_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT),
+            max_workflow_depth=_count(env, "ORCHESTRATE_MAX_WORKFLOW_DEPTH", 5, most=100),
             api_url=(env.get("ORCHESTRATE_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
             api_token=env.get("ORCHESTRATE_TOKEN") or None,
         )

@@ -266,3 +266,19 @@ def test_secrets_from_the_command_line_reach_an_http_step(service: Service, tmp_
     gone = service.cli("secrets", "delete", "API_TOKEN")
     assert gone.returncode == 2 and "secret API_TOKEN not found" in gone.stderr
     assert "cli-secret-31337" not in service.log.read_text()
+
+
+def test_rerun_from_the_command_line(service: Service, tmp_path: Path) -> None:
+    assert service.cli("token").returncode == 0
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(HELLO)
+    source = json.loads(service.cli("submit", str(flow), "--input", "who=first", "--json").stdout)
+    rerun = service.cli("rerun", source["id"], "--from", "shout", "--output-of", "greet=Hi there", "--input", "times=2", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    run = json.loads(rerun.stdout)
+    assert run["rerun_of"] == {"run_id": source["id"], "from": "shout"} and run["inputs"] == {"who": "first", "times": 2}
+    steps = {s["id"]: s for s in run["steps"]}
+    assert steps["greet"]["reused"] and steps["greet"]["output"] == "Hi there" and steps["shout"]["prompt"] == "Shout this: Hi there"
+    assert "reused greet" in rerun.stderr
+    bad = service.cli("rerun", source["id"], "--from", "shuot")
+    assert bad.returncode == 2 and "did you mean 'shout'" in bad.stderr and "Traceback" not in bad.stderr

@@ -20,7 +20,7 @@ from ..db.store import PostgresStore
 from ..db.sweeper import SweepReport
 from ..db.watch import RunWatch
 from ..db.workflows import Workflows
-from ..engine.core import Engine
+from ..engine.core import DEFAULT_MAX_WORKFLOW_DEPTH, Engine
 from ..engine.kinds.http import HttpPolicy
 from ..engine.queue import InProcessQueue, Queue, consume
 from ..engine.records import DEFAULT_MAX_IN_FLIGHT, StepMessage
@@ -81,6 +81,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
             max_in_flight=settings.run_max_in_flight, secrets=secrets, http=HttpPolicy.from_settings(settings), api_url=settings.api_url,
+            library=Workflows(store), max_workflow_depth=settings.max_workflow_depth,
         )
         watch = RunWatch(store)
         try:
@@ -104,6 +105,7 @@ async def local_stack(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     secrets_key: str | None = None,
     http_max_response: int = DEFAULT_HTTP_MAX_RESPONSE,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
     api_url: str | None = "http://127.0.0.1:8000",
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
@@ -116,8 +118,10 @@ async def local_stack(
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
     secrets = PostgresSecrets(store, SecretBox.optional(secrets_key))
     http = HttpPolicy(allow_private=allow_private_webhooks, max_response=http_max_response)
+    workflows = Workflows(store)
     engine = Engine(
-        store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, secrets=secrets, http=http, api_url=api_url
+        store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight, secrets=secrets, http=http,
+        api_url=api_url, library=workflows, max_workflow_depth=max_workflow_depth,
     )
 
     async def handle(message: StepMessage) -> None:
@@ -132,10 +136,10 @@ async def local_stack(
 
     tasks = [asyncio.create_task(consume(queue, handle, concurrency), name="orchestrate-worker")]
     if sweep:
-        tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
+        tasks.append(asyncio.create_task(_sweep_forever(engine, store, queue, webhooks), name="orchestrate-sweeper"))
     watch = RunWatch(store)
     try:
-        yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=allow_private_webhooks, secrets=secrets)
+        yield Services(store, engine, workflows, watch, allow_private_webhooks=allow_private_webhooks, secrets=secrets)
     finally:
         for task in tasks:
             task.cancel()
@@ -146,8 +150,8 @@ async def local_stack(
         await store.close()
 
 
-async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import DEFAULT_GRACE, rearm_waits, sweep
+async def _sweep_forever(engine: Engine, store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
+    from ..db.sweeper import DEFAULT_GRACE, rearm_waits, settle_families, sweep
 
     # The first sweep runs at start with no grace for queued steps: their messages were
     # in the in-process queue of the process that stopped, so nothing else will wake
@@ -167,6 +171,10 @@ async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWeb
             grace = DEFAULT_GRACE
         except Exception as exc:
             _log_failure("sweep", exc)
+        try:
+            await settle_families(engine, store)
+        except Exception as exc:
+            _log_failure("child run sweep", exc)
         try:  # on its own: stuck steps and webhooks do not hold each other up
             await webhooks.sweep(budget=SWEEP_EVERY)
         except Exception as exc:

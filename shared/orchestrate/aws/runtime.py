@@ -83,6 +83,7 @@ async def build_engine(settings: Settings) -> Engine:
     from ..engine.kinds.http import HttpPolicy
     from ..vault import SecretBox
     from ..db.store import PostgresStore
+    from ..db.workflows import Workflows
     from ..errors import ConfigError
     from ..llm import make_provider
     from .sqs import SqsQueue, sqs_client
@@ -96,7 +97,15 @@ async def build_engine(settings: Settings) -> Engine:
     queue = SqsQueue(settings.step_queue_url, client)
     webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
     return Engine(
-        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight,
-        secrets=PostgresSecrets(store, SecretBox.optional(settings.secrets_key)), http=HttpPolicy.from_settings(settings),
+        store,
+        queue,
+        make_provider(settings),
+        default_model=settings.default_model,
+        webhooks=webhooks,
+        max_in_flight=settings.run_max_in_flight,
+        secrets=PostgresSecrets(store, SecretBox.optional(settings.secrets_key)),
+        http=HttpPolicy.from_settings(settings),
+        library=Workflows(store),
+        max_workflow_depth=settings.max_workflow_depth,
         api_url=settings.api_url,
     )

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.panel import Panel
 
 from ..errors import InputError, OrchestrateError, RunRefused, SpecError
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine.library import FileLibrary
+    from ..spec import Plan
 
 app = typer.Typer(
     name="orchestrate",
@@ -102,37 +106,55 @@ def run(
     reject: Annotated[list[str], typer.Option("--reject", help="Reject this approval step when it waits (repeatable).")] = [],  # noqa: B006
     reason: Annotated[str, typer.Option("--reason", help="Why, for --reject.")] = "",
     field: Annotated[list[str], typer.Option("--field", help="An approval's field as STEP.name=value (repeatable).")] = [],  # noqa: B006
+    rerun: Annotated[Path | None, typer.Option("--rerun", help="Rerun this earlier result (a --output file) instead of starting afresh.")] = None,
+    from_step: Annotated[str | None, typer.Option("--from", help="With --rerun: the step to rerun from; the steps before it reuse their answers.")] = None,
+    output_of: Annotated[list[str], typer.Option("--output-of", help="With --rerun: edit an earlier step's answer, STEP=VALUE or STEP=@file.")] = [],  # noqa: B006
+    workflows: Annotated[list[Path], typer.Option("--workflows", help="A folder of workflow files `workflow` steps may run (besides the file's own folder).")] = [],  # noqa: B006
 ) -> None:
     """Run a workflow here, with live progress; exit 1 if the run fails. An approval step
     is answered by --approve/--reject, else asked on a terminal, else (with --mock)
     approved with its default or mock values."""
     from ..engine.kinds.http import HttpPolicy
-    from ..engine.local import run_local
+    from ..engine.local import rerun_local, run_local
     from ..vault import StaticSecrets
     from ..llm import make_provider
     from .answers import local_answers
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
+    from ..engine.library import FileLibrary
+    from .rerun import parse_outputs, read_result
 
     with guard():
+        if (rerun is None) != (from_step is None) or (output_of and rerun is None):
+            raise InputError(["--rerun RESULT and --from STEP go together (and --output-of needs them)"])
         settings = Settings.from_env()
         plan = load_workflow(file)
+        library = FileLibrary([file.parent, *workflows])
+        asyncio.run(_check_children(plan, library, str(file)))
         given: dict[str, Any] = _read_inputs_file(inputs_file) if inputs_file else {}
         given.update(parse_pairs(plan.workflow, input))
-        given = _ask_missing(plan.workflow, given)
-        values = resolve_inputs(plan.workflow, given)
+        source = read_result(rerun) if rerun is not None else None
+        if source is None:
+            values = resolve_inputs(plan.workflow, _ask_missing(plan.workflow, given))
+        outputs = parse_outputs(output_of)
         answers = local_answers(plan, approve, reject, reason, field, mock=mock or settings.use_mock, console=err)
         provider = make_provider(settings, mock=mock)
         secrets = StaticSecrets({**settings.local_secrets, **_secret_pairs(secret)})
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
         with Progress(err, view, quiet=False) as progress:
-            result = asyncio.run(
-                run_local(
-                    plan, values, provider, on_event=progress, default_model=settings.default_model, secrets=secrets,
-                    http=HttpPolicy.from_settings(settings), answer=answers,
+            http = HttpPolicy.from_settings(settings)
+            if source is not None and from_step is not None:
+                coro = rerun_local(
+                    source, from_step, provider, plan=plan, inputs=given, outputs=outputs, on_event=progress,
+                    default_model=settings.default_model, library=library, answer=answers, secrets=secrets, http=http,
                 )
-            )
+            else:
+                coro = run_local(
+                    plan, values, provider, on_event=progress, default_model=settings.default_model, library=library,
+                    max_workflow_depth=settings.max_workflow_depth, answer=answers, secrets=secrets, http=http,
+                )
+            result = asyncio.run(coro)
         elapsed = time.monotonic() - started
     data = result.to_dict()
     if output is not None:
@@ -180,6 +202,24 @@ def _secret_pairs(pairs: list[str]) -> dict[str, str]:
     if problems:
         raise InputError(problems)
     return found
+
+
+async def _check_children(plan: Plan, library: FileLibrary, file: str) -> None:
+    """Refuse, before anything runs, a `workflow` step whose workflow is not there."""
+    from ..errors import Problem
+
+    problems = []
+    for sp in plan.steps.values():
+        call = sp.step.workflow
+        if call is None:
+            continue
+        if call.id is not None:
+            problems.append(Problem(f"steps[{sp.index}].workflow.id", "an id names a saved workflow of a service (`orchestrate submit`); locally, use `name`"))
+        elif await library.find(None, name=call.name) is None:
+            where = ", ".join(str(f) for f in library.folders)
+            problems.append(Problem(f"steps[{sp.index}].workflow.name", f"no workflow named '{call.name}' in {where} (add a folder with --workflows)"))
+    if problems:
+        raise SpecError(problems, file)
 
 
 def _read_inputs_file(path: Path) -> dict[str, Any]:

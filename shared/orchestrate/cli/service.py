@@ -103,6 +103,7 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         max_in_flight=settings.run_max_in_flight,
         secrets_key=settings.secrets_key,
         http_max_response=settings.http_max_response,
+        max_workflow_depth=settings.max_workflow_depth,
         # Approval callback URLs point here (ORCHESTRATE_API_URL when it is set: a proxy in front).
         api_url=settings.api_url if settings.api_url != Settings().api_url else url,
     ) as services:
@@ -201,7 +202,7 @@ def submit(
         if not watch_run:
             print(run["id"])
             return
-        _follow(client, run, as_json)
+        follow(client, run, as_json)
 
 
 def watch(
@@ -215,10 +216,11 @@ def watch(
     with guard():
         client = ApiClient.from_settings(Settings.from_env(), url)
         run = client.request("GET", f"/v1/runs/{run_id}")
-        _follow(client, run, as_json)
+        follow(client, run, as_json)
 
 
-def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
+def follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
+    """Show the run's progress until it ends, then its outcome; exit 1 unless it succeeded."""
     from .progress import Progress, ProgressView
 
     from ..engine.records import Event
@@ -283,6 +285,7 @@ def reject(
 def register(app: typer.Typer) -> None:
     """Add the service commands to the main CLI."""
     from .deliveries import deliveries
+    from .rerun import rerun
 
-    for command in (serve, token, submit, watch, approve, reject, deliveries):
+    for command in (serve, token, submit, watch, rerun, approve, reject, deliveries):
         app.command()(command)

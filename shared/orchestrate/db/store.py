@@ -26,7 +26,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Expand, Failure, NotDue, Outcome, Park, Retry, Skipped, Started, Success, outcome_event
+from ..engine.store import (
+    Applied, Claim, Controlled, Expand, Failure, Family, NotDue, Outcome, Park, Retry, ReusedStep, Skipped, Started, Success, outcome_event,
+)
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -38,6 +40,36 @@ RUN_JSON = (
     " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' - 'callback_expires_at' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
+
+
+# A run without its steps, the workflow names from its root run down to it (parent links
+# never form a cycle: a parent exists before its child), and its unfinished children.
+_FAMILY = """
+with recursive up as (
+  select r.id, r.parent_run_id, r.spec ->> 'name' as name, 0 as level from public.runs r where r.id = %(run)s
+  union all
+  select p.id, p.parent_run_id, p.spec ->> 'name', up.level + 1 from public.runs p join up on p.id = up.parent_run_id
+)
+select (select to_jsonb(r) - 'spec' - 'last_seq' - 'request_hash'
+               || jsonb_build_object('spec', jsonb_build_object('name', r.spec ->> 'name'), 'steps', '[]'::jsonb)
+          from public.runs r where r.id = %(run)s),
+       (select coalesce(array_agg(coalesce(name, '?') order by level desc), '{}') from up),
+       (select coalesce(array_agg(c.id::text order by c.created_at), '{}') from public.runs c
+         where c.parent_run_id = %(run)s and c.status in ('queued', 'running', 'paused')),
+       exists (select 1 from public.runs r join public.step_runs s on s.run_id = r.parent_run_id and s.step_id = r.parent_step_id
+                where r.id = %(run)s and s.child_run_id = r.id)
+"""
+
+_ENDED_CHILDREN = """
+(select c.id::text from public.step_runs s join public.runs c on c.id = s.child_run_id
+  where s.status = 'waiting' and s.child_run_id is not null and c.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+union
+(select p.id::text from public.runs c join public.runs p on p.id = c.parent_run_id
+  where c.parent_run_id is not null and c.status in ('queued', 'running', 'paused')
+    and p.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+"""
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,7 @@ class PostgresStore:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         if run.owner_id is None:
             raise ValueError("a run stored in Postgres needs an owner_id")
@@ -101,9 +134,21 @@ class PostgresStore:
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "max_in_flight": max_in_flight,
+            "parent_run_id": run.parent_run_id,
+            "parent_step_id": run.parent_step_id,
+            "rerun_of_run_id": run.rerun_of_run_id,
+            "rerun_from": run.rerun_from,
         }
+        done = {r.step_id: r for r in reused}
         steps = [
-            {"id": n.step_id, "position": n.position, "needs": list(n.needs), "reads": None if n.reads is None else list(n.reads), "dependents": list(n.dependents)}
+            {
+                "id": n.step_id,
+                "position": n.position,
+                "needs": list(n.needs),
+                "reads": None if n.reads is None else list(n.reads),
+                "dependents": list(n.dependents),
+                **({"reused": _reused(done[n.step_id])} if n.step_id in done else {}),
+            }
             for n in graph
         ]
         try:
@@ -205,6 +250,26 @@ class PostgresStore:
             row = await cur.fetchone()
         return run_from_json(row[0]) if row and row[0] else None
 
+    async def family(self, run_id: str) -> Family | None:
+        """On the service connection: the engine asks, for any owner's run."""
+        if not valid_id(run_id):
+            return None
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_FAMILY, {"run": run_id})
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Family(run_from_json(row[0]), list(row[1]), list(row[2]), bool(row[3]))
+
+    async def ended_children(self, limit: int = 100) -> list[str]:
+        """Runs whose family needs settling (``Engine.settle``) that no process did: a
+        child run that ended while its parent's step still waits for it, and a run that
+        ended with children still going."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_ENDED_CHILDREN, {"limit": limit})
+            rows = await cur.fetchall()
+        return [run_id for (run_id,) in rows]
+
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         if not valid_id(run_id):
             return []
@@ -226,18 +291,22 @@ class PostgresStore:
         user_id: str,
         *,
         workflow_id: str | None = None,
+        parent_run_id: str | None = None,
         status: RunStatus | None = None,
         limit: int = 50,
         after: tuple[dt.datetime, str] | None = None,
     ) -> list[RunState]:
         """The user's runs, newest first, without their steps."""
-        if workflow_id is not None and not valid_id(workflow_id):
+        if any(v is not None and not valid_id(v) for v in (workflow_id, parent_run_id)):
             return []
         where: list[str] = []
         params: list[Any] = []
         if workflow_id is not None:
             where.append("workflow_id = %s")
             params.append(workflow_id)
+        if parent_run_id is not None:
+            where.append("parent_run_id = %s")
+            params.append(parent_run_id)
         if status is not None:
             where.append("status = %s")
             params.append(status.value)
@@ -338,6 +407,17 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
     return failure
 
 
+def _reused(step: ReusedStep) -> dict[str, Any]:
+    return {
+        "status": step.status.value,
+        "prompt": step.prompt,
+        "output": step.output,
+        "outputs": step.outputs,
+        "model": step.model,
+        "edited": step.edited,
+    }
+
+
 def _ts(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
@@ -366,6 +446,8 @@ def _step(s: dict[str, Any]) -> StepState:
         parent=s.get("parent"),
         item=s.get("item"),
         items_failed=s.get("items_failed", 0),
+        reused=s.get("reused", False),
+        child_run_id=s.get("child_run_id"),
         waiting_for=s.get("waiting_for"),
     )
 
@@ -396,4 +478,8 @@ def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunStat
         finished_at=_ts(data["finished_at"]),
         steps=steps,
         step_budget=data.get("step_budget", 0),
+        parent_run_id=data.get("parent_run_id"),
+        parent_step_id=data.get("parent_step_id"),
+        rerun_of_run_id=data.get("rerun_of_run_id"),
+        rerun_from=data.get("rerun_from"),
     )

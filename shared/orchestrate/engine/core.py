@@ -9,19 +9,23 @@ import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ..errors import ConflictError, NotFound
 from ..llm.base import Provider
-from ..spec import Plan, build
+from ..spec import Plan, build, dump_spec
 from ..templates import in_render_thread
 from ..vault import Secrets
 from . import decide, on_error
 from .kinds import EXECUTORS
 from .kinds.http import HttpPolicy, preflight
+from .kinds.workflow import child_outcome
+from .library import WorkflowLibrary
 from .queue import Queue
 from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Mode, RunState, StepMessage, StepStatus, Usage, now
-from .store import Applied, Claim, Expand, Failure, NotDue, Outcome, Park, Skipped, Store, Success
+from .rerun import plan_rerun
+from .store import Applied, Claim, Expand, Failure, NotDue, Outcome, Park, ReusedStep, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -33,6 +37,7 @@ class RunFinished(Protocol):
 
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
+DEFAULT_MAX_WORKFLOW_DEPTH = 5  # child runs nested at most this deep
 MAX_WAKE_DELAY = 900.0  # seconds one wake-up message is delayed at most (SQS's limit): a longer wait re-arms
 
 
@@ -48,11 +53,15 @@ class Engine:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         secrets: Secrets | None = None,
         http: HttpPolicy = HttpPolicy(),
+        library: WorkflowLibrary | None = None,
+        max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
         api_url: str | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets  # the run owners' named secrets (http steps)
         self.http = http
+        self.library = library  # where `workflow` steps find their child's workflow
+        self.max_workflow_depth = max_workflow_depth
         self.api_url = api_url  # where an approval's callback URL points (None: no callback URLs)
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
@@ -73,31 +82,82 @@ class Engine:
         webhook_url: str | None = None,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        parent: tuple[str, str] | None = None,
+        rerun_of: tuple[str, str] | None = None,
+        reused: Sequence[ReusedStep] = (),
+        spec: dict[str, Any] | None = None,
     ) -> RunState:
         """Create a run with validated inputs and enqueue its first steps. A repeated
         ``idempotency_key`` returns the earlier run (see ``Store.create_run``). No
         template is evaluated here: a step's `when` is decided when it is claimed.
+        ``parent`` (run id, step id) makes it a child run; ``rerun_of`` (source run id,
+        the step it reruns from) a rerun, with its ``reused`` steps created finished.
+        ``spec``: the snapshot to store, when it is not the plan's (a rerun's source).
         RunRefused (nothing created) if a secret it reads does not exist, or an http
         URL it names may not be reached from here."""
-        from ..spec import dump_spec
-
         await preflight(plan, owner_id, self)
         run = RunState(
             id=run_id or str(uuid.uuid4()),
-            spec=dump_spec(plan),
+            spec=spec if spec is not None else dump_spec(plan),
             inputs=dict(inputs),
             mode=mode,
             owner_id=owner_id,
             workflow_id=workflow_id,
             webhook_url=webhook_url,
+            parent_run_id=parent[0] if parent else None,
+            parent_step_id=parent[1] if parent else None,
+            rerun_of_run_id=rerun_of[0] if rerun_of else None,
+            rerun_from=rerun_of[1] if rerun_of else None,
         )
         started = await self.store.create_run(
-            run, decide.graph(plan), max_in_flight=self.max_in_flight, idempotency_key=idempotency_key, request_hash=request_hash
+            run,
+            decide.graph(plan),
+            max_in_flight=self.max_in_flight,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            reused=reused,
         )
         if started.run.id == run.id:  # not a replay of an earlier request
             self._remember(run.id, plan)
             await self._enqueue(run.id, started.queued)
         return started.run
+
+    async def rerun(
+        self,
+        source: RunState,
+        from_step: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        mode: Mode = Mode.AUTO,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        plan: Plan | None = None,
+    ) -> RunState:
+        """A new run of ``source``'s spec snapshot (or ``plan``: a local rerun of an edited
+        file) from ``from_step``: the steps not downstream of it reuse their recorded
+        answers (see ``rerun.plan_rerun``), in the transaction that creates the run."""
+        if not source.status.finished:
+            raise ConflictError(f"run {source.id} is {source.status.value}: rerun a finished run (cancel it first to rerun it now)")
+        stored = plan is None
+        plan = plan or self.plan_for(source)
+        decided = plan_rerun(plan, source, from_step, inputs, outputs)
+        return await self.start(
+            plan,
+            decided.inputs,
+            run_id=run_id,
+            owner_id=source.owner_id,
+            workflow_id=source.workflow_id,
+            mode=mode,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            rerun_of=(source.id, from_step),
+            reused=decided.reused,
+            spec=source.spec if stored else None,
+        )
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
         """Handle one queue message. Returns False when there was nothing to do
@@ -143,6 +203,8 @@ class Engine:
                 await self._wake_at(claim.run.id, claim.step_id, outcome.until)
             if self.webhooks is not None and claim.run.webhook_url:
                 await self.webhooks.run_finished(claim.run.id)  # wakes the sender of run.waiting
+            if outcome.info.get("kind") == "workflow":  # its child may have ended before it parked
+                await self.settle(str(outcome.info["run_id"]))
         return True
 
     async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
@@ -183,6 +245,23 @@ class Engine:
         # The delivery row was written with the run's end; this only wakes its sender.
         if self.webhooks is not None and run.webhook_url:
             await self.webhooks.run_finished(run.id)
+        await self.settle(run.id)
+
+    async def settle(self, run_id: str) -> None:
+        """After a run ended: its unfinished child runs are cancelled, and a child run
+        resolves its parent's `workflow` step with its outputs or its error. Safe to
+        repeat: the sweeper does it for a process that died in between."""
+        family = await self.store.family(run_id)
+        if family is None or not family.run.status.finished:
+            return
+        for child in family.active_children:
+            try:
+                await self.control(child, decide.Action.CANCEL)
+            except (ConflictError, NotFound):
+                pass  # it ended meanwhile
+        run = family.run
+        if run.parent_run_id is not None and run.parent_step_id is not None and family.current_child:
+            await self.resolve(run.parent_run_id, run.parent_step_id, child_outcome(run, run.parent_step_id))
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""

@@ -9,13 +9,17 @@ from typing import Any
 from ..llm.base import Provider
 from ..spec import Plan
 from ..vault import Secrets
-from .core import Engine
+from .core import DEFAULT_MAX_WORKFLOW_DEPTH, Engine
 from .kinds import approval
 from .kinds.http import HttpPolicy
+from .library import WorkflowLibrary
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
 from .records import DEFAULT_MAX_IN_FLIGHT, Event, Mode, RunState
 from .store import Store
+
+Answer = Callable[[Event], Awaitable["approval.Decision | None"]]
+
 
 async def run_local(
     plan: Plan,
@@ -30,18 +34,76 @@ async def run_local(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     secrets: Secrets | None = None,
     http: HttpPolicy = HttpPolicy(),
-    answer: Callable[[Event], Awaitable[approval.Decision | None]] | None = None,
+    library: WorkflowLibrary | None = None,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+    answer: Answer | None = None,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
-    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory.
+    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory;
+    `workflow` steps find their child's workflow in ``library`` and run it here too.
     ``answer`` decides each approval as its ``step.waiting`` event arrives (None: no
     answer, the approval waits for its timeout)."""
+
+    async def start(engine: Engine) -> RunState:
+        return await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
+
+    return await _drive(
+        start, provider, store, on_event=on_event, default_model=default_model, concurrency=concurrency,
+        max_in_flight=max_in_flight, library=library, max_workflow_depth=max_workflow_depth, answer=answer, secrets=secrets, http=http,
+    )
+
+
+async def rerun_local(
+    source: RunState,
+    from_step: str,
+    provider: Provider,
+    *,
+    plan: Plan | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    default_model: str = "gpt-4o",
+    store: Store | None = None,
+    library: WorkflowLibrary | None = None,
+    answer: Answer | None = None,
+    secrets: Secrets | None = None,
+    http: HttpPolicy = HttpPolicy(),
+) -> RunState:
+    """Rerun the finished ``source`` from ``from_step`` (see ``Engine.rerun``: ``inputs``
+    are the changed ones, ``plan`` an edited workflow) to the end; return the new run."""
+
+    async def start(engine: Engine) -> RunState:
+        return await engine.rerun(source, from_step, inputs=inputs, outputs=outputs, plan=plan)
+
+    return await _drive(
+        start, provider, store, on_event=on_event, default_model=default_model, library=library, answer=answer, secrets=secrets, http=http
+    )
+
+
+async def _drive(
+    start: Callable[[Engine], Awaitable[RunState]],
+    provider: Provider,
+    store: Store | None,
+    *,
+    on_event: Callable[[Event], None] | None,
+    default_model: str,
+    concurrency: int = 64,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    library: WorkflowLibrary | None = None,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+    answer: Answer | None = None,
+    secrets: Secrets | None = None,
+    http: HttpPolicy = HttpPolicy(),
+) -> RunState:
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight, secrets=secrets, http=http)
+    engine = Engine(
+        store, queue, provider, default_model=default_model, max_in_flight=max_in_flight, library=library,
+        max_workflow_depth=max_workflow_depth, secrets=secrets, http=http,
+    )
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
-        run = await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
+        run = await start(engine)
         seq = 0
         while True:
             events = await store.events(run.id, seq, wait=5.0)

@@ -16,10 +16,22 @@ from typing import Any
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
 from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
-from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, NotDue, Outcome, Park, Retry, Skipped, Started, Success, outcome_event
+from .store import (
+    Applied, Claim, Controlled, EventSpec, Expand, Failure, Family, NotDue, Outcome, Park, Retry, ReusedStep, Skipped, Started, Success, outcome_event,
+)
 
 _UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def _links(run: RunState) -> dict[str, Any]:
+    """The run.queued event's links of a child run or a rerun (as create_run's SQL)."""
+    links: dict[str, Any] = {}
+    if run.parent_run_id:
+        links["parent"] = {"run_id": run.parent_run_id, "step_id": run.parent_step_id}
+    if run.rerun_of_run_id:
+        links["rerun_of"] = {"run_id": run.rerun_of_run_id, "from": run.rerun_from}
+    return links
 
 
 class MemoryStore:
@@ -27,6 +39,7 @@ class MemoryStore:
         self._runs: dict[str, RunState] = {}
         self._events: dict[str, list[Event]] = {}
         self._keys: dict[tuple[str | None, str], tuple[str, str | None]] = {}  # idempotency keys
+        self._children: dict[str, list[str]] = {}  # run id -> its child runs' ids
         self._changed = asyncio.Condition()
 
     async def create_run(
@@ -37,9 +50,13 @@ class MemoryStore:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         if run.id in self._runs:
             raise ValueError(f"run {run.id} exists")
+        parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
+        if run.parent_run_id and (parent is None or parent.owner_id != run.owner_id):
+            raise NotFound(f"parent run {run.parent_run_id} not found")
         if idempotency_key is not None:
             key = (run.owner_id, idempotency_key)
             if key in self._keys:
@@ -51,23 +68,40 @@ class MemoryStore:
         at = now()
         run = copy.deepcopy(run)
         run.step_budget = 1 if run.mode is Mode.STEP else 0
-        run.max_in_flight, run.unfinished = max_in_flight, len(graph)
+        done = {r.step_id: r for r in reused}
+        run.max_in_flight, run.unfinished = max_in_flight, len(graph) - len(done)
         run.steps = {}
         for node in graph:
-            root = not node.needs
+            copied = done.get(node.step_id)
+            if copied is not None:
+                run.steps[node.step_id] = StepState(
+                    node.step_id, node.position, copied.status, prompt=copied.prompt, output=copied.output,
+                    outputs=copy.deepcopy(copied.outputs), model=copied.model, queued_at=at, started_at=at, finished_at=at,
+                    needs=node.needs, reads=node.reads, dependents=node.dependents, reused=True,
+                )
+                continue
+            waiting = sum(1 for need in node.needs if need not in done)
             run.steps[node.step_id] = StepState(
                 node.step_id,
                 node.position,
-                StepStatus.QUEUED if root else StepStatus.PENDING,
-                queued_at=at if root else None,
+                StepStatus.QUEUED if waiting == 0 else StepStatus.PENDING,
+                queued_at=at if waiting == 0 else None,
                 needs=node.needs,
                 reads=node.reads,
                 dependents=node.dependents,
-                waiting=len(node.needs),
+                waiting=waiting,
             )
         self._runs[run.id] = run
         self._events[run.id] = []
-        self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value})
+        if parent is not None:
+            self._children.setdefault(parent.id, []).append(run.id)
+            if run.parent_step_id in parent.steps:
+                parent.steps[run.parent_step_id].child_run_id = run.id
+        self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value, **_links(run)})
+        for step in self._by_position(run):
+            if step.reused:
+                edited = done[step.step_id].edited
+                self._append(run.id, "step.reused", step.step_id, {"source_run_id": run.rerun_of_run_id, "status": step.status.value, "edited": edited})
         ready = [s for s in self._by_position(run) if s.status is StepStatus.QUEUED]
         for step in ready:
             self._append(run.id, "step.queued", step.step_id, {})
@@ -377,6 +411,21 @@ class MemoryStore:
         copied = copy.deepcopy(run)
         copied.steps = {s.step_id: s for s in self._by_position(copied)}
         return copied
+
+    async def family(self, run_id: str) -> Family | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        names: list[str] = []
+        up: RunState | None = run
+        while up is not None:
+            names.append(str(up.spec.get("name")))
+            up = self._runs.get(up.parent_run_id) if up.parent_run_id else None
+        children = [c for c in self._children.get(run_id, []) if not self._runs[c].status.finished]
+        parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
+        step = parent.steps.get(run.parent_step_id or "") if parent is not None else None
+        current = step is not None and step.child_run_id == run.id
+        return Family(dataclasses.replace(copy.deepcopy(run), steps={}), names[::-1], children, current)
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         run = self._runs.get(run_id)

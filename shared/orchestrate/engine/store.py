@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .decide import Control, StepNode
-from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, RunState, RunStatus, Usage
+from .records import DEFAULT_MAX_IN_FLIGHT, ErrorInfo, Event, RunState, RunStatus, StepStatus, Usage
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Success:
-    prompt: str
+    prompt: str | None  # None: keep the step's (a resolved wait's, recorded when it parked)
     output: str
     outputs: dict[str, Any] | list[Any] | None
     model: str
@@ -122,6 +122,31 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class ReusedStep:
+    """A rerun's step that is not run again: created finished (succeeded or skipped, as
+    in the source run) with the source's answer, or the answer the user edited in."""
+
+    step_id: str
+    status: StepStatus
+    prompt: str | None
+    output: str | None
+    outputs: dict[str, Any] | list[Any] | None
+    model: str | None
+    edited: bool = False
+
+
+@dataclass(frozen=True)
+class Family:
+    """A run's links to other runs: the run itself (without its steps), the workflow
+    names from the root run down to it, and its unfinished child runs."""
+
+    run: RunState
+    lineage: list[str]
+    active_children: list[str]
+    current_child: bool = False  # its parent's step names it as its child (a run retry starts another)
+
+
+@dataclass(frozen=True)
 class Started:
     run: RunState
     queued: list[str]  # the steps released to the queue
@@ -143,11 +168,14 @@ class Store(Protocol):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         """Insert the run and its steps (from ``graph``), queue the steps without
         dependencies, release up to ``max_in_flight`` of them, append events. With an
         ``idempotency_key`` already used by the owner, return that earlier run (and
-        release nothing) if ``request_hash`` matches (ConflictError if not)."""
+        release nothing) if ``request_hash`` matches (ConflictError if not). ``reused``
+        steps (a rerun) are created finished; their dependents do not wait for them. A
+        run with a ``parent_run_id`` records itself as the child of that run's step."""
         ...
 
     async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
@@ -175,6 +203,10 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
         """The run with every step; None if unknown (or not ``user_id``'s)."""
+        ...
+
+    async def family(self, run_id: str) -> Family | None:
+        """The run's parent chain and unfinished children (see ``Family``); None if unknown."""
         ...
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import jsondata
@@ -60,6 +60,11 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
 
 def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
     """``name=value`` strings from the command line, converted to each input's declared type."""
+    return parse_pairs_as(pairs, lambda name: workflow.inputs.get(name, InputSpec()).type)
+
+
+def parse_pairs_as(pairs: Iterable[str], kind_of: Callable[[str], ValueType]) -> dict[str, Any]:
+    """``name=value`` strings, each converted to the type ``kind_of(name)`` says."""
     problems = []
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -68,9 +73,8 @@ def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not name:
             problems.append(f"--input {pair!r}: expected name=value")
             continue
-        spec = workflow.inputs.get(name, InputSpec())
         try:
-            values[name] = coerce(spec.type, raw)
+            values[name] = coerce(kind_of(name), raw)
         except ValueError as exc:
             problems.append(f"input '{name}': {exc}")
     if problems:

@@ -19,7 +19,7 @@ from .problems import dedupe, format_path, from_validation_error, locate, sugges
 from .yamlsource import Marks
 
 USER = "user"
-RUNNABLE_KINDS = frozenset({"prompt", "http", "approval", "wait"})  # step kinds the engine can execute
+RUNNABLE_KINDS = frozenset({"prompt", "http", "approval", "wait", "workflow"})  # step kinds the engine can execute
 ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
 SECRETS_WHERE = "`secrets` can only be used in an http step's `url` and `headers`"
 Path = tuple[str | int, ...]
@@ -71,6 +71,7 @@ class StepPlan:
     needs: frozenset[str]  # every step this one waits for
     bindings: Mapping[str, Binding]
     secrets: frozenset[str] = frozenset()  # the owner's secrets it reads (http url and headers)
+    inputs: frozenset[str] = frozenset()  # the workflow inputs it reads (a rerun with edited inputs re-runs it)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class _Checker:
         self.marks = marks
         self.problems: list[Problem] = []
         self.ids = [s.id for s in workflow.steps]
+        self.inputs_read: dict[str, set[str]] = {}  # step id -> workflow inputs its templates read
 
     def add(self, path: tuple[str | int, ...], message: str, template_line: int | None = None) -> None:
         line, column = locate(path, self.marks)
@@ -190,13 +192,16 @@ class _Checker:
         for index, step in enumerate(workflow.steps):
             needs, bindings, secrets = self._step_needs(workflow, by_id, index, step)
             refers = refers or bool(needs)
-            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings, frozenset(secrets)))
+            reads = frozenset(self.inputs_read.get(step.id, ()))
+            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings, frozenset(secrets), reads))
         conversation = workflow.conversation if workflow.conversation is not None else (not refers and len(plans) > 1)
         if conversation:
             if refers:
                 self.add(("conversation",), "a conversation runs steps in order; its steps cannot refer to each other or use `needs`")
             order = list(plans)
-            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings, sp.secrets) for i, (sid, sp) in enumerate(plans.items())}
+            plans = {
+                sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings, sp.secrets, sp.inputs) for i, (sid, sp) in enumerate(plans.items())
+            }
         else:
             self._check_cycles(plans)
         return Plan(workflow, plans, conversation)
@@ -212,6 +217,8 @@ class _Checker:
                 bindings[item.name] = binding
                 if binding.kind != "input":
                     needs.add(binding.source)
+                else:
+                    self.inputs_read.setdefault(step.id, set()).add(binding.source)
         for i, need in enumerate(step.needs):
             if need not in by_id:
                 self.add((*at, "needs", i), f"unknown step '{need}'{suggest(need, by_id)}")
@@ -232,6 +239,8 @@ class _Checker:
         for_each = for_each_expression(step.for_each) if step.for_each is not None else None
         if step.for_each is not None and for_each is None:
             self.add((*at, "for_each"), "`for_each` must be one expression giving a list, as in \"{{ steps.research.outputs.pains }}\"")
+        if step.workflow is not None and step.for_each is not None:
+            self.add((*at, "for_each"), "`for_each` cannot be used on a `workflow` step")
         for tail, source, expression, per_item, secret_ok in _templates(step, for_each):
             path = (*at, *tail)
             analysis = analyse(source, expression=expression)
@@ -320,6 +329,7 @@ class _Checker:
             self.add(path, SECRETS_WHERE)
             return None
         if ref.kind == "input":
+            self.inputs_read.setdefault(step.id, set()).add(ref.name)
             if ref.name not in workflow.inputs:
                 self.add(path, f"unknown input '{ref.name}'{suggest(ref.name, workflow.inputs) or '; declare it under `inputs:`'}")
             return None
@@ -336,7 +346,7 @@ class _Checker:
         if target is None:
             self.add(path, f"unknown step '{ref.name}'{suggest(ref.name, by_id)}")
             return None
-        if ref.field == "outputs" and ref.subfield is not None:
+        if ref.field == "outputs" and ref.subfield is not None and target.kind != "workflow":  # a child's outputs are its own
             names = [o.name for o in declared_outputs(target)]
             if not names:
                 self.add(path, f"step '{ref.name}' declares no outputs; use steps.{ref.name}.output")
@@ -380,7 +390,9 @@ def _templates(step: Step, for_each: str | None) -> list[tuple[Path, str, bool, 
     if step.http is not None:
         out.append((("http", "url"), step.http.url, False, True, True))
         out += [(("http", "headers", name), value, False, True, True) for name, value in step.http.headers.items()]
-        out += [(("http", "body", *where), text, False, True, False) for where, text in body_templates(step.http.body)]
+        out += [(("http", "body", *where), text, False, True, False) for where, text in template_strings(step.http.body)]
+    if step.workflow is not None:
+        out += [(("workflow", "inputs", *where), text, False, False, False) for where, text in template_strings(step.workflow.inputs)]
     if step.approval is not None and step.approval.message is not None:
         out.append((("approval", "message"), step.approval.message, False, True, False))
     if step.wait is not None and step.wait.until is not None:
@@ -392,21 +404,21 @@ def _templates(step: Step, for_each: str | None) -> list[tuple[Path, str, bool, 
     return out
 
 
-def body_templates(body: Any, where: Path = ()) -> list[tuple[Path, str]]:
-    """The templates of an http body: the text itself, or every string in its JSON."""
-    if isinstance(body, str):
-        return [(where, body)]
-    if isinstance(body, dict):
-        return [t for key, value in body.items() for t in body_templates(value, (*where, str(key)))]
-    if isinstance(body, list):
-        return [t for i, value in enumerate(body) for t in body_templates(value, (*where, i))]
-    return []
-
-
 def _item_where(step: Step) -> str:
     if step.for_each is None:
         return "a step with `for_each`"
     return "an http step's url, headers and body with `for_each`" if step.http is not None else "a step's prompt with `for_each`"
+
+
+def template_strings(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string in a JSON value (an http body, a workflow step's inputs), with its path."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [found for key, child in value.items() for found in template_strings(child, (*path, key))]
+    if isinstance(value, list):
+        return [found for i, child in enumerate(value) for found in template_strings(child, (*path, i))]
+    return []
 
 
 def _duplicate_ids(data: dict[str, Any], marks: Marks) -> list[Problem]:
