@@ -53,6 +53,13 @@ describe("run state from events", () => {
     expect(r.steps.map((s) => s.status)).toEqual(["succeeded", "queued"]);
   });
 
+  it("marks a step waiting while the run stays running, until it is answered", () => {
+    const r = applyEvents(run([step("review")]), [ev(1, "run.started"), ev(2, "step.started", "review"), ev(3, "step.waiting", "review")]);
+    expect(r.status).toBe("running");
+    expect(r.steps[0].status).toBe("waiting");
+    expect(applyEvents(r, [ev(4, "step.succeeded", "review")]).steps[0].status).toBe("succeeded");
+  });
+
   it("shows retrying between attempts", () => {
     const events = [ev(1, "step.started", "a"), ev(2, "step.retrying", "a")];
     const r = applyEvents(run([step("a")]), events);

@@ -4,6 +4,7 @@ import type { Run, RunEvent, RunStatus, ShownStatus, Step, StepStatus } from "./
 const STEP_EVENTS: Record<string, StepStatus> = {
   "step.queued": "queued",
   "step.started": "running",
+  "step.waiting": "waiting",
   "step.succeeded": "succeeded",
   "step.failed": "failed",
   "step.skipped": "skipped",

@@ -1,6 +1,7 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { parse } from "yaml";
 import { api, ApiError, downloadBlob } from "../lib/api";
+import { specKind } from "../lib/kinds";
 import { dependencies, type SpecStep } from "../lib/deps";
 import { href, navigate } from "../lib/router";
 import { useTabs, type Tab } from "../lib/tabs";
@@ -270,7 +271,7 @@ function WorkflowEditor({ tab, update }: { tab: Tab; update: (id: string, patch:
             />
           ) : spec ? (
             <Suspense fallback={<Spinner label="Drawing the graph…" />}>
-              <Graph label="Workflow graph" steps={spec.steps.filter((s) => s && typeof s.id === "string").map((s) => ({ id: s.id }))} deps={deps} />
+              <Graph label="Workflow graph" steps={spec.steps.filter((s) => s && typeof s.id === "string").map((s) => ({ id: s.id, kind: specKind(s) }))} deps={deps} />
             </Suspense>
           ) : (
             <p className="muted">The graph appears when the YAML can be read.</p>
