@@ -34,17 +34,14 @@ export function RerunDialog({ run, from, deps, onClose }: { run: Run; from: stri
     e.preventDefault();
     const found: Record<string, string> = {};
     const body: { from: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> } = { from };
-    const values: Record<string, unknown> = {};
-    let changed = false;
+    // Only what changed: the others keep the source run's values.
+    const changed: Record<string, unknown> = {};
     for (const n of names) {
       const r = parseInput(inputKind(run.inputs[n]), inputs[n]);
       if ("error" in r) found[`inputs.${n}`] = `${n} ${r.error}`;
-      else {
-        values[n] = r.value;
-        if (JSON.stringify(r.value) !== JSON.stringify(run.inputs[n])) changed = true;
-      }
+      else if (JSON.stringify(r.value) !== JSON.stringify(run.inputs[n])) changed[n] = r.value;
     }
-    if (changed) body.inputs = values;
+    if (Object.keys(changed).length) body.inputs = changed;
     const step = run.steps.find((s) => s.id === edited);
     if (step) {
       const r = parseOutput(step, output);
@@ -60,9 +57,12 @@ export function RerunDialog({ run, from, deps, onClose }: { run: Run; from: stri
       navigate(href.run(created.id));
     } catch (err) {
       if (err instanceof ApiError && err.errors.length) {
-        const byInput = errorsByField(err.errors, names, "inputs");
+        // `body.outputs.<step>` lands under the output, `body.inputs.<name>` under that input.
+        const onOutput = err.errors.filter((i) => /^(body\.)?outputs\b/.test(i.path));
+        const byInput = errorsByField(err.errors.filter((i) => !onOutput.includes(i)), names, "inputs");
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(byInput)) out[k ? `inputs.${k}` : ""] = v;
+        if (onOutput.length) out.output = onOutput.map((i) => i.message).join("; ");
         setErrors(out);
       } else setErrors({ "": err instanceof Error ? err.message : String(err) });
     } finally {

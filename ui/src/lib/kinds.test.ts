@@ -93,8 +93,9 @@ describe("rerun from a step", () => {
   });
   it("offers the outputs of the steps it reuses for editing", () => {
     const steps = [step("a"), step("b"), step("c", { status: "failed" }), step("d"), step("a[0]")];
-    expect(reusable(steps, deps, "b").map((s) => s.id)).toEqual(["a"]);
-    expect(reusable(steps, deps, "d").map((s) => s.id)).toEqual(["a", "b"]);
+    expect(reusable(steps, deps, "b").map((s) => s.id)).toEqual(["a", "c"]);
+    expect(reusable(steps, deps, "d").map((s) => s.id)).toEqual(["a", "b", "c"]);
+    expect(reusable(steps, deps, "a").map((s) => s.id)).toEqual([]);
   });
   it("reads an edited output as text, or as JSON for a structured one", () => {
     expect(parseOutput(step("a"), "new text")).toEqual({ value: "new text" });

@@ -102,10 +102,12 @@ export function downstream(deps: Map<string, string[]>, from: string): Set<strin
 /** A for_each item's id (`draft[2]`) belongs to its step (`draft`). */
 export const baseId = (id: string): string => id.replace(/\[\d+\]$/, "");
 
-/** The steps whose recorded output a rerun from `from` reuses, so may be edited. */
+/** The steps before `from` whose output a rerun may replace: not `from` nor downstream
+ * of it (those run again), not a for_each item (its step's list is edited as a whole). A
+ * failed one edited by hand counts as succeeded with that output. */
 export function reusable(steps: Step[], deps: Map<string, string[]>, from: string): Step[] {
   const again = downstream(deps, from);
-  return steps.filter((s) => !again.has(baseId(s.id)) && !/\[\d+\]$/.test(s.id) && s.status === "succeeded");
+  return steps.filter((s) => !again.has(baseId(s.id)) && !/\[\d+\]$/.test(s.id));
 }
 
 /** The text an output is edited as: the structured answer as JSON, or the answer. */

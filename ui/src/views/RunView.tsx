@@ -287,7 +287,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
               <StepKindFacts
                 step={selected}
                 actions={
-                  ENDED_STEP.has(statuses.get(selected.id) ?? selected.status) ? (
+                  ended && ENDED_STEP.has(statuses.get(selected.id) ?? selected.status) ? (
                     <button type="button" className="small" onClick={() => setRerunFrom(baseId(selected.id))}>
                       Rerun from here
                     </button>
@@ -345,7 +345,7 @@ function StepList({ steps, statuses, selected, onSelect }: { steps: Step[]; stat
               <li key={s.id} style={{ position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${item.start}px)`, height: item.size }}>
                 <button type="button" className={`step-row ${selected === s.id ? "selected" : ""}`} aria-pressed={selected === s.id} onClick={() => onSelect(s.id)}>
                   <span className="step-row-id">{s.id}</span>
-                  <span className={`status status-${status}`}>{status === "waiting" ? waitingText(s.waiting, kindOf(s)) : s.reused ? `${status} · reused` : status}</span>
+                  <span className={`status status-${status}`}>{s.reused ? `${status} · reused` : status}</span>
                   <span className="step-row-meta">{s.latency_ms !== null ? duration(s.latency_ms) : ""}</span>
                 </button>
               </li>
