@@ -89,6 +89,21 @@ class InlineRunRequest(RunRequest):
     source: Annotated[str, StringConstraints(max_length=MAX_SOURCE)] = Field(description="The workflow as YAML text; not saved")
 
 
+class RerunRequest(_In):
+    from_: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        alias="from", description="The step to rerun from: it and every step downstream of it run again; the others reuse their answers"
+    )
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="Inputs to change (the others keep the source run's values); a step that reads a changed input runs again"
+    )
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Edited answers of earlier steps, by step id: text, an object for a step with `outputs`, a list for a `for_each` step; what reads them runs again",
+    )
+    webhook_url: WebhookURL | None = Field(None, description="As when starting a run")
+    mode: Mode = Field(Mode.AUTO, description="`step` pauses after each step until told to go on")
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -121,6 +136,18 @@ class Step(BaseModel):
     queued_at: dt.datetime | None
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    reused: bool = Field(False, description="A rerun's step not run again: its answer is the source run's (or the edited one); no tokens")
+    child_run_id: UUID | None = Field(None, description="A `workflow` step: the child run it started")
+
+
+class ParentLink(BaseModel):
+    run_id: UUID
+    step_id: str = Field(description="The parent's `workflow` step that started this run")
+
+
+class RerunLink(BaseModel):
+    run_id: UUID = Field(description="The run this one reran")
+    from_: str = Field(alias="from", description="The step it reran from")
 
 
 class RunSummary(BaseModel):
@@ -138,6 +165,8 @@ class RunSummary(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     duration_ms: int | None
+    parent: ParentLink | None = Field(None, description="A child run: the run and `workflow` step that started it")
+    rerun_of: RerunLink | None = Field(None, description="A rerun: the run it reran and the step it reran from")
 
 
 class Run(RunSummary):

@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -78,6 +78,7 @@ class PostgresStore:
         max_in_flight: int = 50,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         if run.owner_id is None:
             raise ValueError("a run stored in Postgres needs an owner_id")
@@ -91,9 +92,21 @@ class PostgresStore:
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "max_in_flight": max_in_flight,
+            "parent_run_id": run.parent_run_id,
+            "parent_step_id": run.parent_step_id,
+            "rerun_of_run_id": run.rerun_of_run_id,
+            "rerun_from": run.rerun_from,
         }
+        done = {r.step_id: r for r in reused}
         steps = [
-            {"id": n.step_id, "position": n.position, "needs": list(n.needs), "reads": None if n.reads is None else list(n.reads), "dependents": list(n.dependents)}
+            {
+                "id": n.step_id,
+                "position": n.position,
+                "needs": list(n.needs),
+                "reads": None if n.reads is None else list(n.reads),
+                "dependents": list(n.dependents),
+                **({"reused": _reused(done[n.step_id])} if n.step_id in done else {}),
+            }
             for n in graph
         ]
         try:
@@ -191,18 +204,22 @@ class PostgresStore:
         user_id: str,
         *,
         workflow_id: str | None = None,
+        parent_run_id: str | None = None,
         status: RunStatus | None = None,
         limit: int = 50,
         after: tuple[dt.datetime, str] | None = None,
     ) -> list[RunState]:
         """The user's runs, newest first, without their steps."""
-        if workflow_id is not None and not valid_id(workflow_id):
+        if any(v is not None and not valid_id(v) for v in (workflow_id, parent_run_id)):
             return []
         where: list[str] = []
         params: list[Any] = []
         if workflow_id is not None:
             where.append("workflow_id = %s")
             params.append(workflow_id)
+        if parent_run_id is not None:
+            where.append("parent_run_id = %s")
+            params.append(parent_run_id)
         if status is not None:
             where.append("status = %s")
             params.append(status.value)
@@ -261,6 +278,17 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
     return {**base, "kind": "failure", "error": outcome.error.to_dict()}
 
 
+def _reused(step: ReusedStep) -> dict[str, Any]:
+    return {
+        "status": step.status.value,
+        "prompt": step.prompt,
+        "output": step.output,
+        "outputs": step.outputs,
+        "model": step.model,
+        "edited": step.edited,
+    }
+
+
 def _ts(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
@@ -289,6 +317,8 @@ def _step(s: dict[str, Any]) -> StepState:
         parent=s.get("parent"),
         item=s.get("item"),
         items_failed=s.get("items_failed", 0),
+        reused=s.get("reused", False),
+        child_run_id=s.get("child_run_id"),
     )
 
 
@@ -318,4 +348,8 @@ def run_from_json(data: dict[str, Any], base: RunState | None = None) -> RunStat
         finished_at=_ts(data["finished_at"]),
         steps=steps,
         step_budget=data.get("step_budget", 0),
+        parent_run_id=data.get("parent_run_id"),
+        parent_step_id=data.get("parent_step_id"),
+        rerun_of_run_id=data.get("rerun_of_run_id"),
+        rerun_from=data.get("rerun_from"),
     )

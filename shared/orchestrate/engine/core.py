@@ -8,17 +8,19 @@ import dataclasses
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ..errors import ConflictError
 from ..llm.base import Provider
-from ..spec import Plan, build
+from ..spec import Plan, build, dump_spec
 from ..templates import in_render_thread
 from . import decide
 from .kinds import EXECUTORS
 from .queue import Queue
 from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
-from .store import Applied, Claim, Expand, Failure, Outcome, Skipped, Store, Success
+from .rerun import plan_rerun
+from .store import Applied, Claim, Expand, Failure, Outcome, ReusedStep, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -64,28 +66,79 @@ class Engine:
         webhook_url: str | None = None,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        parent: tuple[str, str] | None = None,
+        rerun_of: tuple[str, str] | None = None,
+        reused: Sequence[ReusedStep] = (),
+        spec: dict[str, Any] | None = None,
     ) -> RunState:
         """Create a run with validated inputs and enqueue its first steps. A repeated
         ``idempotency_key`` returns the earlier run (see ``Store.create_run``). No
-        template is evaluated here: a step's `when` is decided when it is claimed."""
-        from ..spec import dump_spec
-
+        template is evaluated here: a step's `when` is decided when it is claimed.
+        ``parent`` (run id, step id) makes it a child run; ``rerun_of`` (source run id,
+        the step it reruns from) a rerun, with its ``reused`` steps created finished.
+        ``spec``: the snapshot to store, when it is not the plan's (a rerun's source)."""
         run = RunState(
             id=run_id or str(uuid.uuid4()),
-            spec=dump_spec(plan),
+            spec=spec if spec is not None else dump_spec(plan),
             inputs=dict(inputs),
             mode=mode,
             owner_id=owner_id,
             workflow_id=workflow_id,
             webhook_url=webhook_url,
+            parent_run_id=parent[0] if parent else None,
+            parent_step_id=parent[1] if parent else None,
+            rerun_of_run_id=rerun_of[0] if rerun_of else None,
+            rerun_from=rerun_of[1] if rerun_of else None,
         )
         started = await self.store.create_run(
-            run, decide.graph(plan), max_in_flight=self.max_in_flight, idempotency_key=idempotency_key, request_hash=request_hash
+            run,
+            decide.graph(plan),
+            max_in_flight=self.max_in_flight,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            reused=reused,
         )
         if started.run.id == run.id:  # not a replay of an earlier request
             self._remember(run.id, plan)
             await self._enqueue(run.id, started.queued)
         return started.run
+
+    async def rerun(
+        self,
+        source: RunState,
+        from_step: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        mode: Mode = Mode.AUTO,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        plan: Plan | None = None,
+    ) -> RunState:
+        """A new run of ``source``'s spec snapshot (or ``plan``: a local rerun of an edited
+        file) from ``from_step``: the steps not downstream of it reuse their recorded
+        answers (see ``rerun.plan_rerun``), in the transaction that creates the run."""
+        if not source.status.finished:
+            raise ConflictError(f"run {source.id} is {source.status.value}: rerun a finished run (cancel it first to rerun it now)")
+        stored = plan is None
+        plan = plan or self.plan_for(source)
+        decided = plan_rerun(plan, source, from_step, inputs, outputs)
+        return await self.start(
+            plan,
+            decided.inputs,
+            run_id=run_id,
+            owner_id=source.owner_id,
+            workflow_id=source.workflow_id,
+            mode=mode,
+            webhook_url=webhook_url,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            rerun_of=(source.id, from_step),
+            reused=decided.reused,
+            spec=source.spec if stored else None,
+        )
 
     async def process(self, message: StepMessage, *, lease_seconds: float | None = None) -> bool:
         """Handle one queue message. Returns False when there was nothing to do

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..llm.base import Provider
@@ -28,12 +28,50 @@ async def run_local(
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
+
+    async def start(engine: Engine) -> RunState:
+        return await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
+
+    return await _drive(start, provider, store, on_event=on_event, default_model=default_model, concurrency=concurrency, max_in_flight=max_in_flight)
+
+
+async def rerun_local(
+    source: RunState,
+    from_step: str,
+    provider: Provider,
+    *,
+    plan: Plan | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    default_model: str = "gpt-4o",
+    store: Store | None = None,
+) -> RunState:
+    """Rerun the finished ``source`` from ``from_step`` (see ``Engine.rerun``: ``inputs``
+    are the changed ones, ``plan`` an edited workflow) to the end; return the new run."""
+
+    async def start(engine: Engine) -> RunState:
+        return await engine.rerun(source, from_step, inputs=inputs, outputs=outputs, plan=plan)
+
+    return await _drive(start, provider, store, on_event=on_event, default_model=default_model)
+
+
+async def _drive(
+    start: Callable[[Engine], Awaitable[RunState]],
+    provider: Provider,
+    store: Store | None,
+    *,
+    on_event: Callable[[Event], None] | None,
+    default_model: str,
+    concurrency: int = 64,
+    max_in_flight: int = 50,
+) -> RunState:
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
     engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight)
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
-        run = await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
+        run = await start(engine)
         seq = 0
         while True:
             events = await store.events(run.id, seq, wait=5.0)

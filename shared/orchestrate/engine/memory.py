@@ -16,10 +16,20 @@ from typing import Any
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
 from .records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
-from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, Skipped, Started, Success, outcome_event
+from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 
 _UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def _links(run: RunState) -> dict[str, Any]:
+    """The run.queued event's links of a child run or a rerun (as create_run's SQL)."""
+    links: dict[str, Any] = {}
+    if run.parent_run_id:
+        links["parent"] = {"run_id": run.parent_run_id, "step_id": run.parent_step_id}
+    if run.rerun_of_run_id:
+        links["rerun_of"] = {"run_id": run.rerun_of_run_id, "from": run.rerun_from}
+    return links
 
 
 class MemoryStore:
@@ -37,9 +47,13 @@ class MemoryStore:
         max_in_flight: int = 50,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         if run.id in self._runs:
             raise ValueError(f"run {run.id} exists")
+        parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
+        if run.parent_run_id and (parent is None or parent.owner_id != run.owner_id):
+            raise NotFound(f"parent run {run.parent_run_id} not found")
         if idempotency_key is not None:
             key = (run.owner_id, idempotency_key)
             if key in self._keys:
@@ -51,23 +65,38 @@ class MemoryStore:
         at = now()
         run = copy.deepcopy(run)
         run.step_budget = 1 if run.mode is Mode.STEP else 0
-        run.max_in_flight, run.unfinished = max_in_flight, len(graph)
+        done = {r.step_id: r for r in reused}
+        run.max_in_flight, run.unfinished = max_in_flight, len(graph) - len(done)
         run.steps = {}
         for node in graph:
-            root = not node.needs
+            copied = done.get(node.step_id)
+            if copied is not None:
+                run.steps[node.step_id] = StepState(
+                    node.step_id, node.position, copied.status, prompt=copied.prompt, output=copied.output,
+                    outputs=copy.deepcopy(copied.outputs), model=copied.model, queued_at=at, started_at=at, finished_at=at,
+                    needs=node.needs, reads=node.reads, dependents=node.dependents, reused=True,
+                )
+                continue
+            waiting = sum(1 for need in node.needs if need not in done)
             run.steps[node.step_id] = StepState(
                 node.step_id,
                 node.position,
-                StepStatus.QUEUED if root else StepStatus.PENDING,
-                queued_at=at if root else None,
+                StepStatus.QUEUED if waiting == 0 else StepStatus.PENDING,
+                queued_at=at if waiting == 0 else None,
                 needs=node.needs,
                 reads=node.reads,
                 dependents=node.dependents,
-                waiting=len(node.needs),
+                waiting=waiting,
             )
         self._runs[run.id] = run
         self._events[run.id] = []
-        self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value})
+        if parent is not None and run.parent_step_id in parent.steps:
+            parent.steps[run.parent_step_id].child_run_id = run.id
+        self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value, **_links(run)})
+        for step in self._by_position(run):
+            if step.reused:
+                edited = done[step.step_id].edited
+                self._append(run.id, "step.reused", step.step_id, {"source_run_id": run.rerun_of_run_id, "status": step.status.value, "edited": edited})
         ready = [s for s in self._by_position(run) if s.status is StepStatus.QUEUED]
         for step in ready:
             self._append(run.id, "step.queued", step.step_id, {})

@@ -108,6 +108,9 @@ class StepState:
     parent: str | None = None
     item: dict[str, Any] | None = None
     items_failed: int = 0  # a for_each step: its failed items so far
+    reused: bool = False  # a rerun: finished at creation with the source run's answer (no call)
+    child_run_id: str | None = None  # a workflow step: the child run it started
+
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +128,8 @@ class StepState:
             "queued_at": _iso(self.queued_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "reused": self.reused,
+            "child_run_id": self.child_run_id,
         }
 
 
@@ -152,6 +157,11 @@ class RunState:
     in_flight: int = 0
     held: int = 0
     max_in_flight: int = 50
+    # Links: the workflow step that started this run (a child run), the run it reran.
+    parent_run_id: str | None = None
+    parent_step_id: str | None = None
+    rerun_of_run_id: str | None = None
+    rerun_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +178,8 @@ class RunState:
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
             "duration_ms": _ms(self.started_at or self.created_at, self.finished_at),
+            "parent": {"run_id": self.parent_run_id, "step_id": self.parent_step_id} if self.parent_run_id else None,
+            "rerun_of": {"run_id": self.rerun_of_run_id, "from": self.rerun_from} if self.rerun_of_run_id else None,
             "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.position)],
         }
 

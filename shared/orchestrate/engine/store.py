@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .decide import Control, StepNode
-from .records import ErrorInfo, Event, RunState, RunStatus, Usage
+from .records import ErrorInfo, Event, RunState, RunStatus, StepStatus, Usage
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,20 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class ReusedStep:
+    """A rerun's step that is not run again: created finished (succeeded or skipped, as
+    in the source run) with the source's answer, or the answer the user edited in."""
+
+    step_id: str
+    status: StepStatus
+    prompt: str | None
+    output: str | None
+    outputs: dict[str, Any] | list[Any] | None
+    model: str | None
+    edited: bool = False
+
+
+@dataclass(frozen=True)
 class Started:
     run: RunState
     queued: list[str]  # the steps released to the queue
@@ -109,11 +123,14 @@ class Store(Protocol):
         max_in_flight: int = 50,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        reused: Sequence[ReusedStep] = (),
     ) -> Started:
         """Insert the run and its steps (from ``graph``), queue the steps without
         dependencies, release up to ``max_in_flight`` of them, append events. With an
         ``idempotency_key`` already used by the owner, return that earlier run (and
-        release nothing) if ``request_hash`` matches (ConflictError if not)."""
+        release nothing) if ``request_hash`` matches (ConflictError if not). ``reused``
+        steps (a rerun) are created finished; their dependents do not wait for them. A
+        run with a ``parent_run_id`` records itself as the child of that run's step."""
         ...
 
     async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:

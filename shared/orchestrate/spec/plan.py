@@ -45,6 +45,7 @@ class StepPlan:
     index: int
     needs: frozenset[str]  # every step this one waits for
     bindings: Mapping[str, Binding]
+    inputs: frozenset[str] = frozenset()  # the workflow inputs it reads (a rerun with edited inputs re-runs it)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class _Checker:
         self.marks = marks
         self.problems: list[Problem] = []
         self.ids = [s.id for s in workflow.steps]
+        self.inputs_read: dict[str, set[str]] = {}  # step id -> workflow inputs its templates read
 
     def add(self, path: tuple[str | int, ...], message: str, template_line: int | None = None) -> None:
         line, column = locate(path, self.marks)
@@ -151,13 +153,14 @@ class _Checker:
         for index, step in enumerate(workflow.steps):
             needs, bindings = self._step_needs(workflow, by_id, index, step)
             refers = refers or bool(needs)
-            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings))
+            reads = frozenset(self.inputs_read.get(step.id, ()))
+            plans.setdefault(step.id, StepPlan(step, index, frozenset(needs), bindings, reads))
         conversation = workflow.conversation if workflow.conversation is not None else (not refers and len(plans) > 1)
         if conversation:
             if refers:
                 self.add(("conversation",), "a conversation runs steps in order; its steps cannot refer to each other or use `needs`")
             order = list(plans)
-            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings) for i, (sid, sp) in enumerate(plans.items())}
+            plans = {sid: StepPlan(sp.step, sp.index, frozenset(order[i - 1 : i]), sp.bindings, sp.inputs) for i, (sid, sp) in enumerate(plans.items())}
         else:
             self._check_cycles(plans)
         return Plan(workflow, plans, conversation)
@@ -172,6 +175,8 @@ class _Checker:
                 bindings[item.name] = binding
                 if binding.kind != "input":
                     needs.add(binding.source)
+                else:
+                    self.inputs_read.setdefault(step.id, set()).add(binding.source)
         for i, need in enumerate(step.needs):
             if need not in by_id:
                 self.add((*at, "needs", i), f"unknown step '{need}'{suggest(need, by_id)}")
@@ -227,6 +232,7 @@ class _Checker:
     ) -> str | None:
         """Check one reference; return the step it makes this one depend on."""
         if ref.kind == "input":
+            self.inputs_read.setdefault(step.id, set()).add(ref.name)
             if ref.name not in workflow.inputs:
                 self.add(path, f"unknown input '{ref.name}'{suggest(ref.name, workflow.inputs) or '; declare it under `inputs:`'}")
             return None

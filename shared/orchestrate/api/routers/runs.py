@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from ...engine.decide import Action
 from ...engine.records import RunState, RunStatus
+from ...engine.rerun import RerunError
 from ...spec import Plan, resolve_inputs
 from ...settings import Settings
 from ...webhooks.ssrf import LookupFailed, UnsafeURL, check_target
@@ -20,7 +21,7 @@ from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
-from ..schemas import ExportRequest, IdempotencyKey, InlineRunRequest, Page, Run, RunRequest, RunSummary, StoredExport
+from ..schemas import ExportRequest, IdempotencyKey, InlineRunRequest, Page, RerunRequest, Run, RunRequest, RunSummary, StoredExport
 from ..services import Services
 from ._docs import problems
 from .workflows import parse_source, stored_plan
@@ -100,18 +101,57 @@ async def start_inline_run(body: InlineRunRequest, response: Response, user: Cur
     return await _start(svc, user, plan, body, None, idempotency_key, response)
 
 
+@router.post("/v1/runs/{run_id}/rerun", status_code=201, response_model=Run, responses=problems(404, 409))
+async def rerun_run(run_id: UUID, body: RerunRequest, response: Response, user: CurrentUser, svc: Svc, idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
+    """Start a new run of this run's spec snapshot from step `from`: the steps not
+    downstream of it (nor of a changed input or an edited answer) are reused, finished at
+    once with their recorded answers (`reused: true`, no model call, no tokens). The run
+    must have finished (409 otherwise); the new run's `rerun_of` links it to this one."""
+    source = await svc.store.get_run(str(run_id), user_id=user.id)
+    if source is None:
+        raise ApiProblem(404, "not-found", f"run {run_id} not found")
+    if body.webhook_url:
+        await _check_webhook(body.webhook_url, svc.allow_private_webhooks)
+    new_id = str(uuid.uuid4())
+    try:
+        run = await svc.engine.rerun(
+            source,
+            body.from_,
+            inputs=body.inputs,
+            outputs=body.outputs,
+            run_id=new_id,
+            mode=body.mode,
+            webhook_url=body.webhook_url,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash(body.model_dump(mode="json", by_alias=True), f"rerun:{run_id}") if idempotency_key else None,
+        )
+    except RerunError as exc:
+        errors = [{"path": f"body.{path}", "message": message, "line": None, "column": None} for path, message in exc.problems]
+        raise ApiProblem(422, exc.type, "the rerun is invalid: " + exc.problems[0][1], errors=errors) from None
+    if run.id != new_id:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/runs/{run.id}"
+    return run_body(run)
+
+
 @router.get("/v1/runs", response_model=Page[RunSummary], responses=problems(400))
 async def list_runs(
     user: CurrentUser,
     svc: Svc,
     workflow_id: UUID | None = None,
+    parent_run_id: Annotated[UUID | None, Query(description="Only the child runs of this run")] = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """The caller's runs, newest first, optionally of one workflow or in one status."""
+    """The caller's runs, newest first, optionally of one workflow, children of one run, or in one status."""
     runs = await svc.store.list_runs(
-        user.id, workflow_id=str(workflow_id) if workflow_id else None, status=status, limit=limit + 1, after=decode_cursor(cursor)
+        user.id,
+        workflow_id=str(workflow_id) if workflow_id else None,
+        parent_run_id=str(parent_run_id) if parent_run_id else None,
+        status=status,
+        limit=limit + 1,
+        after=decode_cursor(cursor),
     )
     more = len(runs) > limit
     runs = runs[:limit]
