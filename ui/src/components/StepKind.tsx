@@ -1,7 +1,7 @@
 // The run view's parts for step kinds (issue 12): a step's kind, what it waits for, its
 // child run or reuse; the run's lineage (parent run, rerun source); the approvals to answer.
 import type { ReactNode } from "react";
-import { isApprovalWaiting, kindLabel, kindOf, waitingText } from "../lib/kinds";
+import { isApprovalWaiting, kindLabel, waitingText } from "../lib/kinds";
 import { href } from "../lib/router";
 import type { Run, Step } from "../lib/types";
 import { ApprovalForm } from "./ApprovalForm";
@@ -10,8 +10,7 @@ import "../steps.css";
 const short = (id: string) => id.slice(0, 8);
 
 /** Facts shown at the top of a step's detail. */
-export function StepKindFacts({ step, actions }: { step: Step; actions?: ReactNode }) {
-  const kind = kindOf(step);
+export function StepKindFacts({ step, kind, actions }: { step: Step; kind: string; actions?: ReactNode }) {
   return (
     <div className="kind-facts">
       <span className="kind-label">{kindLabel(kind)} step</span>

@@ -12,10 +12,6 @@ export function kindLabel(kind: string | null | undefined): string {
   return LABELS[kind as StepKind] ?? kind;
 }
 
-export function kindOf(step: Pick<Step, "kind">): string {
-  return step.kind ?? "prompt";
-}
-
 /** `14:05` today, `3 Dec, 14:05` another day (the viewer's clock and locale). */
 export function clock(iso: string, now: Date = new Date(), locale?: string): string {
   const d = new Date(iso);

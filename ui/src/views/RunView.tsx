@@ -11,7 +11,7 @@ import { ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import { StepDetail } from "../components/StepDetail";
 import { Approvals, Lineage, StepKindFacts } from "../components/StepKind";
 import { RerunDialog } from "../components/RerunDialog";
-import { baseId, kindOf, waitingText } from "../lib/kinds";
+import { baseId, specKind, waitingText } from "../lib/kinds";
 
 const Graph = lazy(() => import("../components/Graph"));
 
@@ -29,6 +29,8 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<Control | null>(null);
   const [deps, setDeps] = useState<Map<string, string[]>>(new Map());
+  // Each step's kind as the workflow writes it, for a server whose step JSON has no `kind`.
+  const [specKinds, setSpecKinds] = useState<Map<string, string>>(new Map());
   const [now, setNow] = useState(Date.now());
   const [follow, setFollow] = useState(0);
   const [showGraph, setShowGraph] = useState(false);
@@ -75,7 +77,10 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         if (run.workflow_id)
           api
             .getWorkflow(run.workflow_id)
-            .then((wf) => setDeps(dependencies((wf.spec.steps ?? []) as SpecStep[], (wf.spec as { conversation?: boolean }).conversation)))
+            .then((wf) => {
+              setDeps(dependencies((wf.spec.steps ?? []) as SpecStep[], (wf.spec as { conversation?: boolean }).conversation));
+              setSpecKinds(new Map((wf.spec.steps ?? []).map((s) => [s.id, specKind(s)])));
+            })
             .catch(() => setDeps(new Map())); // the workflow was deleted: steps without edges
       })
       .catch(setError);
@@ -158,6 +163,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   statuses.forEach((s) => counts.set(s, (counts.get(s) ?? 0) + 1));
   const selected = step ? run.steps.find((s) => s.id === step) ?? null : null;
   const ended = FINISHED.has(run.status);
+  const kindOf = (s: Step): string => s.kind ?? specKinds.get(baseId(s.id)) ?? "prompt";
 
   return (
     <section className="page run-page">
@@ -286,6 +292,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
             <StepDetail step={selected} status={statuses.get(selected.id) ?? selected.status} onClose={() => select(null)}>
               <StepKindFacts
                 step={selected}
+                kind={kindOf(selected)}
                 actions={
                   ended && ENDED_STEP.has(statuses.get(selected.id) ?? selected.status) ? (
                     <button type="button" className="small" onClick={() => setRerunFrom(baseId(selected.id))}>
