@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from .conftest import StudioServer
-from .helpers import create_workflow, expect_nodes, node, run_status, sign_in, start_run, wait_run
+from .helpers import create_workflow, editor_text, expect_nodes, node, run_status, set_editor_text, sign_in, start_run, wait_run
 
 CHAIN = """name: Rerun chain
 inputs:
@@ -90,3 +90,69 @@ def test_a_rerun_refused_by_the_server_says_why_beside_the_output(studio: Studio
     expect(page).to_have_url(re.compile(source["id"]))
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
+
+
+KINDS = """# kinds in the editor
+name: Kinds
+steps:
+  - id: fetch   # the API call
+    http:
+      url: "https://api.example.com/items"
+  - id: review
+    approval:
+      message: Ship it?
+"""
+
+
+def test_the_editor_shows_edits_and_adds_steps_of_every_kind(studio: StudioServer, page: Page) -> None:
+    wf = create_workflow(studio, "name: Kinds\nsteps:\n  - id: a\n    prompt: hi\n")
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/edit/{wf['id']}")
+    set_editor_text(page, KINDS)
+    cards = page.get_by_role("list", name="Steps").get_by_role("listitem")
+    expect(cards).to_have_count(2)
+    fetch = cards.nth(0)
+    expect(fetch.locator(".card-title")).to_contain_text("HTTP")
+    expect(fetch.get_by_label("URL")).to_have_value("https://api.example.com/items")
+    expect(fetch.get_by_label("Prompt")).to_have_count(0)  # an http step has none
+    fetch.get_by_label("URL").fill("https://api.example.com/v2/items")
+    expect(cards.nth(1).get_by_label("Message")).to_have_value("Ship it?")
+    text = editor_text(page, wf["id"])
+    assert 'url: "https://api.example.com/v2/items"' in text
+    assert "- id: fetch # the API call" in text or "- id: fetch   # the API call" in text
+    assert text.startswith("# kinds in the editor")
+
+    # A new step of another kind, from the menu beside "Add step".
+    page.get_by_label("Kind of the new step").select_option(label="Wait")
+    page.get_by_role("button", name="Add step").click()
+    expect(cards).to_have_count(3)
+    expect(cards.nth(2).get_by_label("Seconds")).to_have_value("60")
+    cards.nth(2).get_by_label("Seconds").fill("5")
+    assert re.search(r"wait:\n +seconds: 5\n", editor_text(page, wf["id"]))
+
+    # The graph labels the kinds.
+    page.get_by_role("button", name="Graph").click()
+    expect(node(page, "fetch").locator(".node-kind")).to_have_text("HTTP")
+    expect(node(page, "review").locator(".node-kind")).to_have_text("Approval")
+    expect(node(page, "step_3").locator(".node-kind")).to_have_text("Wait")
+
+
+def test_schema_completion_offers_the_kinds_and_their_settings(studio: StudioServer, page: Page) -> None:
+    wf = create_workflow(studio, "name: Kinds\nsteps:\n  - id: a\n    prompt: hi\n")
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/edit/{wf['id']}")
+    set_editor_text(page, "name: Kinds\nsteps:\n  - id: a\n    prompt: hi\n  - id: b\n    ")
+    options = page.locator(".cm-tooltip-autocomplete li")
+    # The step's keys from /v1/schema: the kinds, then an http step's own settings.
+    page.keyboard.type("w")
+    page.keyboard.press("Control+Space")
+    for key in ("wait", "workflow"):
+        expect(options.filter(has_text=re.compile(f"^{key}"))).to_have_count(1)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Backspace")
+    page.keyboard.insert_text("http:\n      ")
+    page.keyboard.type("me")
+    page.keyboard.press("Control+Space")
+    expect(options.filter(has_text=re.compile("^method"))).to_have_count(1)
+    options.filter(has_text=re.compile("^method")).click()
+    expect(page.locator(".cm-line", has_text="method")).to_have_count(1)

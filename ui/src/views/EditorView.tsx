@@ -2,6 +2,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } fro
 import { parse } from "yaml";
 import { api, ApiError, downloadBlob } from "../lib/api";
 import { specKind } from "../lib/kinds";
+import { forCompletion } from "../lib/editorSchema";
 import { dependencies, type SpecStep } from "../lib/deps";
 import { href, navigate } from "../lib/router";
 import { useTabs, type Tab } from "../lib/tabs";
@@ -16,7 +17,7 @@ const Graph = lazy(() => import("../components/Graph"));
 
 let schemaPromise: Promise<Record<string, unknown> | null> | null = null;
 function loadSchema() {
-  schemaPromise ??= api.schema().catch(() => null);
+  schemaPromise ??= api.schema().then(forCompletion).catch(() => null);
   return schemaPromise;
 }
 
