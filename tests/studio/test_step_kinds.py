@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
+
+from orchestrate.spec.plan import RUNNABLE_KINDS
 
 from .conftest import StudioServer
 from .helpers import create_workflow, editor_text, expect_nodes, node, run_status, set_editor_text, sign_in, start_run, wait_run
+
+
+def runnable(kind: str) -> pytest.MarkDecorator:
+    """Until the engine runs ``kind`` steps (its branch merged), their browser tests wait."""
+    return pytest.mark.skipif(kind not in RUNNABLE_KINDS, reason=f"`{kind}` steps do not run on this branch yet")
+
 
 CHAIN = """name: Rerun chain
 inputs:
@@ -156,3 +165,105 @@ def test_schema_completion_offers_the_kinds_and_their_settings(studio: StudioSer
     expect(options.filter(has_text=re.compile("^method"))).to_have_count(1)
     options.filter(has_text=re.compile("^method")).click()
     expect(page.locator(".cm-line", has_text="method")).to_have_count(1)
+
+
+SIGN_OFF = """name: Sign-off
+inputs:
+  product: {type: string, default: a solar kettle}
+steps:
+  - id: draft
+    prompt: "Write a launch note for {{ inputs.product }}"
+  - id: review
+    needs: [draft]
+    approval:
+      message: "Ship the note for **{{ inputs.product }}**?"
+      fields:
+        - {name: reviewer, type: string, description: Who signs off}
+        - {name: score, type: integer}
+        - {name: urgent, type: boolean}
+        - {name: channels, type: array}
+  - id: publish
+    prompt: "Publish, reviewed by {{ steps.review.outputs.reviewer }} for {{ steps.review.outputs.channels }}"
+"""
+
+
+def _open_waiting(studio: StudioServer, page: Page) -> tuple[dict[str, object], object]:
+    wf = create_workflow(studio, SIGN_OFF)
+    run = start_run(studio, wf["id"])
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/runs/{run['id']}")
+    expect(node(page, "review").locator(".node-status")).to_have_text(re.compile("waiting for approval"), timeout=30_000)
+    expect(node(page, "review").locator(".node-kind")).to_have_text("Approval")
+    form = page.get_by_role("region", name="Approval needed: review")
+    expect(form).to_contain_text("Ship the note for a solar kettle?")
+    expect(form.locator("strong")).to_have_text("a solar kettle")  # the message's Markdown
+    expect(run_status(page)).to_have_text(re.compile("running"))
+    return run, form
+
+
+@runnable("approval")
+def test_an_approval_answered_from_the_run_view(studio: StudioServer, page: Page) -> None:
+    run, form = _open_waiting(studio, page)
+    form.get_by_label("reviewer").fill("Ada")
+    # A field left empty: the server's 422 names it, and the words sit beside it.
+    form.get_by_role("button", name="Approve").click()
+    score = form.get_by_label("score")
+    expect(score).to_have_attribute("aria-invalid", "true")
+    expect(form.locator(".field-error")).to_contain_text("score")
+    expect(run_status(page)).to_have_text(re.compile("running"))
+    score.fill("4")
+    form.get_by_label("urgent").check()
+    form.get_by_label("channels").fill("email\n\nblog\n")
+    form.get_by_role("button", name="Approve").click()
+
+    # The run goes on past the approval and finishes; the form is gone.
+    expect_nodes(page, {"review": "succeeded", "publish": "succeeded"})
+    expect(run_status(page)).to_have_text(re.compile("succeeded"), timeout=30_000)
+    expect(page.get_by_role("region", name="Approval needed: review")).to_have_count(0)
+    done = wait_run(studio, str(run["id"]))
+    review = next(s for s in done["steps"] if s["id"] == "review")
+    assert review["outputs"] == {"reviewer": "Ada", "score": 4, "urgent": True, "channels": ["email", "blog"]}
+    node(page, "publish").get_by_role("button").click()
+    expect(page.get_by_role("article")).to_contain_text("reviewed by Ada")
+
+
+@runnable("approval")
+def test_an_approval_rejected_with_a_reason(studio: StudioServer, page: Page) -> None:
+    run, form = _open_waiting(studio, page)
+    form.get_by_label("Reason for rejecting").fill("Too salesy")
+    form.get_by_role("button", name="Reject").click()
+    expect(run_status(page)).to_have_text(re.compile("failed"), timeout=30_000)
+    expect_nodes(page, {"review": "failed"})
+    expect(page.locator(".error-box").first).to_contain_text("Too salesy")
+    expect(page.get_by_role("region", name="Approval needed: review")).to_have_count(0)
+    assert wait_run(studio, str(run["id"]), "failed")["steps"][2]["status"] in ("pending", "cancelled", "skipped")
+
+
+@runnable("approval")
+def test_an_approval_answered_elsewhere_refreshes_the_view(studio: StudioServer, page: Page) -> None:
+    wf = create_workflow(studio, SIGN_OFF)
+    run = start_run(studio, wf["id"])
+    with studio.api() as client:
+        for _ in range(100):
+            events = client.get(f"/v1/runs/{run['id']}/events", params={"after": 0, "wait": 1}).json()["events"]
+            if any(e["type"] == "step.waiting" for e in events):
+                break
+        else:
+            raise AssertionError("the approval step never waited")
+    # A tab that hears no events (a stalled connection) keeps showing the form...
+    page.route("**/events**", lambda route: None)
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/runs/{run['id']}")
+    form = page.get_by_role("region", name="Approval needed: review")
+    expect(form).to_be_visible()
+    # ...while someone answers through the API.
+    with studio.api() as client:
+        answered = client.post(f"/v1/runs/{run['id']}/steps/review/reject", json={"reason": "from the API"})
+        assert answered.status_code == 200, answered.text
+    form.get_by_label("reviewer").fill("Ada")
+    form.get_by_role("button", name="Reject").click()
+    # The server's 409: the view says so and shows the run as it now is.
+    expect(page.get_by_role("status").filter(has_text="no longer waiting")).to_be_visible()
+    expect(form).to_have_count(0)
+    expect(run_status(page)).to_have_text(re.compile("failed"))
+    expect(page.locator(".error-box").first).to_contain_text("from the API")
