@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from orchestrate.spec.plan import RUNNABLE_KINDS
 
 from .conftest import StudioServer
-from .helpers import create_workflow, editor_text, example, expect_nodes, node, run_status, set_editor_text, sign_in, start_run, wait_run
+from .helpers import create_workflow, editor_text, example, expect_nodes, node, run_status, serious_violations, set_editor_text, sign_in, start_run, wait_run
 
 
 def runnable(kind: str) -> pytest.MarkDecorator:
@@ -51,6 +51,7 @@ def test_rerun_from_a_middle_step_with_an_edited_earlier_output(studio: StudioSe
     output = dialog.get_by_label("New output of research")
     expect(output).to_have_value(re.compile("kettles"))  # the recorded answer, to edit
     output.fill("EDITED RESEARCH")
+    assert serious_violations(page) == []
     dialog.get_by_role("button", name="Start the rerun").click()
 
     # The new run: its own address, its lineage, the reused step marked, the rest run again.
@@ -205,6 +206,7 @@ def _open_waiting(studio: StudioServer, page: Page) -> tuple[dict[str, object], 
 @runnable("approval")
 def test_an_approval_answered_from_the_run_view(studio: StudioServer, page: Page) -> None:
     run, form = _open_waiting(studio, page)
+    assert serious_violations(page) == []
     form.get_by_label("reviewer").fill("Ada")
     # A field left empty: the server's 422 names it, and the words sit beside it.
     form.get_by_role("button", name="Approve").click()

@@ -53,48 +53,50 @@ export function ApprovalForm({ runId, step, onRun, onStale }: { runId: string; s
       </h2>
       {message ? <div className="markdown approval-message" dangerouslySetInnerHTML={{ __html: renderMarkdown(message) }} /> : <p className="muted">The step asks for an answer before the run goes on.</p>}
       {expires && <p className="hint">If nobody answers by {when(expires)}, the step times out.</p>}
-      <form
-        className="form approval-form"
-        noValidate
-        onSubmit={(e) => {
-          e.preventDefault();
-          void send("approve");
-        }}
-      >
-        {fields.map((f) => (
-          <FieldInput key={f.name} base={base} field={f} value={raw[f.name] ?? initialValue(f)} error={errors[f.name]} onChange={(v) => setRaw((old) => ({ ...old, [f.name]: v }))} />
-        ))}
-        {errors[""] && (
-          <p className="field-error" role="alert">
-            {errors[""]}
-          </p>
-        )}
-        <div className="form-actions">
-          <button type="submit" className="primary" disabled={busy !== null}>
-            {busy === "approve" ? "Approving…" : "Approve"}
+      <div className="approval-body">
+        <form
+          className="form approval-form"
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            void send("approve");
+          }}
+        >
+          {fields.map((f) => (
+            <FieldInput key={f.name} base={base} field={f} value={raw[f.name] ?? initialValue(f)} error={errors[f.name]} onChange={(v) => setRaw((old) => ({ ...old, [f.name]: v }))} />
+          ))}
+          {errors[""] && (
+            <p className="field-error" role="alert">
+              {errors[""]}
+            </p>
+          )}
+          <div className="form-actions">
+            <button type="submit" className="primary" disabled={busy !== null}>
+              {busy === "approve" ? "Approving…" : "Approve"}
+            </button>
+          </div>
+        </form>
+        <div className="approval-reject">
+          <div className="field-row">
+            <label htmlFor={`${base}-reason`}>Reason for rejecting</label>
+            <textarea
+              id={`${base}-reason`}
+              rows={2}
+              value={reason}
+              aria-invalid={errors.reason ? true : undefined}
+              aria-describedby={errors.reason ? `${base}-reason-err` : undefined}
+              onChange={(e) => setReason(e.target.value)}
+            />
+            {errors.reason && (
+              <span id={`${base}-reason-err`} className="field-error">
+                {errors.reason}
+              </span>
+            )}
+          </div>
+          <button type="button" className="danger" disabled={busy !== null} onClick={() => void send("reject")}>
+            {busy === "reject" ? "Rejecting…" : "Reject"}
           </button>
         </div>
-      </form>
-      <div className="approval-reject">
-        <div className="field-row">
-          <label htmlFor={`${base}-reason`}>Reason for rejecting</label>
-          <textarea
-            id={`${base}-reason`}
-            rows={2}
-            value={reason}
-            aria-invalid={errors.reason ? true : undefined}
-            aria-describedby={errors.reason ? `${base}-reason-err` : undefined}
-            onChange={(e) => setReason(e.target.value)}
-          />
-          {errors.reason && (
-            <span id={`${base}-reason-err`} className="field-error">
-              {errors.reason}
-            </span>
-          )}
-        </div>
-        <button type="button" className="danger" disabled={busy !== null} onClick={() => void send("reject")}>
-          {busy === "reject" ? "Rejecting…" : "Reject"}
-        </button>
       </div>
     </section>
   );
