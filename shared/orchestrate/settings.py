@@ -46,6 +46,8 @@ class Settings:
     webhook_allow_private: bool = False
     # Fairness: steps of one run in flight at once; the rest stays queued in the database
     run_max_in_flight: int = 50
+    # `workflow` steps: how deep child runs may nest (a cycle of workflows stops here)
+    max_workflow_depth: int = 5
     # Clients of a running service (orchestrate submit / watch)
     api_url: str = "http://127.0.0.1:8000"
     api_token: str | None = None
@@ -90,6 +92,7 @@ class Settings:
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             webhook_allow_private=_flag(env, "ORCHESTRATE_WEBHOOK_ALLOW_PRIVATE"),
             run_max_in_flight=_count(env, "ORCHESTRATE_RUN_MAX_IN_FLIGHT", 50),
+            max_workflow_depth=_count(env, "ORCHESTRATE_MAX_WORKFLOW_DEPTH", 5, most=100),
             api_url=(env.get("ORCHESTRATE_API_URL") or "http://127.0.0.1:8000").rstrip("/"),
             api_token=env.get("ORCHESTRATE_TOKEN") or None,
         )
@@ -104,12 +107,12 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={env[name]!r} is not a boolean; use 1 or 0")
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, *, most: int = 10_000) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
-        raise ConfigError(f"{name}={raw!r} must be a whole number from 1 to 10000")
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name}={raw!r} must be a whole number from 1 to {most}")
     return int(raw)
 
 

@@ -122,3 +122,10 @@ begin
   return jsonb_build_object('run', orchestrate.run_json(v_id), 'queued', to_jsonb(v_released));
 end
 $$;
+
+-- The sweeper's questions (PostgresStore.ended_children): a waiting step whose child
+-- run has ended, and a child run still going whose parent has ended.
+create index if not exists step_runs_waiting_child_idx on public.step_runs (child_run_id)
+  where status = 'waiting' and child_run_id is not null;
+create index if not exists runs_active_child_idx on public.runs (parent_run_id)
+  where parent_run_id is not null and status in ('queued', 'running', 'paused');

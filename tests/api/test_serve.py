@@ -240,3 +240,19 @@ def test_export_from_the_command_line_matches_the_api(service: Service, tmp_path
     assert wrong.returncode == 2 and "md, json" in wrong.stderr
     unknown = service.cli("export", "00000000-0000-4000-8000-000000000000")
     assert unknown.returncode == 2 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_rerun_from_the_command_line(service: Service, tmp_path: Path) -> None:
+    assert service.cli("token").returncode == 0
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(HELLO)
+    source = json.loads(service.cli("submit", str(flow), "--input", "who=first", "--json").stdout)
+    rerun = service.cli("rerun", source["id"], "--from", "shout", "--output-of", "greet=Hi there", "--input", "times=2", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    run = json.loads(rerun.stdout)
+    assert run["rerun_of"] == {"run_id": source["id"], "from": "shout"} and run["inputs"] == {"who": "first", "times": 2}
+    steps = {s["id"]: s for s in run["steps"]}
+    assert steps["greet"]["reused"] and steps["greet"]["output"] == "Hi there" and steps["shout"]["prompt"] == "Shout this: Hi there"
+    assert "reused greet" in rerun.stderr
+    bad = service.cli("rerun", source["id"], "--from", "shuot")
+    assert bad.returncode == 2 and "did you mean 'shout'" in bad.stderr and "Traceback" not in bad.stderr

@@ -59,3 +59,23 @@ async def test_held_steps_are_released_when_the_run_has_room(store: PostgresStor
     final = await store.get_run(run.id)
     assert final is not None and final.status.value == "succeeded"
 
+
+
+async def test_a_waiting_step_is_re_driven_once_due_and_not_before(store: PostgresStore, make_user: Callable[..., str]) -> None:
+    import datetime as dt
+
+    from orchestrate.engine.records import now
+    from orchestrate.engine.store import Claim, Park
+
+    queue = InProcessQueue()
+    engine = Engine(store, queue, MockProvider(0.0))
+    run = await engine.start(parse_workflow(WIDE), {}, owner_id=make_user())
+    sent(queue, run.id)
+    for step, until in (("s0", now() - dt.timedelta(seconds=1)), ("s1", now() + dt.timedelta(hours=1)), ("s2", None)):
+        claim = await store.claim(run.id, step, 60)
+        assert isinstance(claim, Claim)
+        await store.complete(claim, Park(until, {"kind": "wait"}))
+    await sweep(store, queue, grace_seconds=0.0)  # a restart: s0's wake-up was in the lost queue
+    assert sent(queue, run.id) == ["s0", "s3"]  # s1 is not due, s2 waits for an answer only
+    await sweep(store, queue, grace_seconds=60.0)
+    assert sent(queue, run.id) == []  # just re-sent: it waits another grace

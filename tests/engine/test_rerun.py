@@ -141,3 +141,24 @@ async def test_bad_inputs_and_unfinished_runs_are_refused(env: Env) -> None:
     running = RunState(**{**source.__dict__, "status": source.status.__class__("running")})
     with pytest.raises(ConflictError, match="rerun a finished run"):
         await rerun_local(running, "draft", RecordingProvider(), store=env.store)
+
+
+async def test_a_skipped_step_is_reused_as_skipped(env: Env) -> None:
+    text = """
+name: gate
+inputs: {go: {type: boolean, default: false}}
+steps:
+  - {id: a, prompt: start}
+  - {id: maybe, when: "inputs.go", prompt: "{{ a }}"}
+  - {id: other, prompt: "other {{ a }}"}
+  - {id: last, needs: [maybe, other], when: "steps.maybe.status == 'skipped'", prompt: "last {{ other }}"}
+"""
+    source = await first_run(env, text)
+    assert source.steps["maybe"].status.value == "skipped"
+    provider = RecordingProvider()
+    rerun = await rerun_local(source, "last", provider, store=env.store)
+    assert rerun.status.value == "succeeded" and len(provider.requests) == 1
+    maybe = rerun.steps["maybe"]
+    assert maybe.reused and maybe.status.value == "skipped" and rerun.steps["last"].status.value == "succeeded"
+    events = await env.store.events(rerun.id)
+    assert [(e.step_id, e.data["status"]) for e in events if e.type == "step.reused"] == [("a", "succeeded"), ("maybe", "skipped"), ("other", "succeeded")]

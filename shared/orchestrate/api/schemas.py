@@ -121,6 +121,23 @@ class StepItem(BaseModel):
     index: int = Field(description="The item's place in the list, from 0")
 
 
+class WaitingField(BaseModel):
+    name: str
+    type: str
+    description: str = ""
+
+
+class Waiting(BaseModel):
+    """What a `waiting` step waits for (never a callback token)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = Field(description="`approval`, `wait` or `workflow`")
+    until: dt.datetime | None = Field(None, description="When the wait ends (a wait's time, an approval's timeout); null: only an answer ends it")
+    message: str | None = Field(None, description="An approval's rendered message")
+    fields: list[WaitingField] = Field(default_factory=list, description="What an approval's answer carries")
+    callback_expires_at: dt.datetime | None = Field(None, description="When the approval's callback URL stops working")
+
+
 class Step(BaseModel):
     id: str = Field(description="The step's id; a for_each item is `step[index]`")
     status: StepStatus
@@ -129,6 +146,7 @@ class Step(BaseModel):
     output: str | None = Field(description="The answer; a for_each step's is the JSON list of its items' answers")
     outputs: dict[str, Any] | list[Any] | None = Field(description="The structured answer; a for_each step's is one entry per item")
     item: StepItem | None = None
+    waiting: Waiting | None = Field(None, description="While the step is `waiting`: what it waits for")
     error: RunError | None
     model: str | None
     usage: Usage

@@ -19,7 +19,7 @@ from ..db.store import PostgresStore
 from ..db.sweeper import SweepReport
 from ..db.watch import RunWatch
 from ..db.workflows import Workflows
-from ..engine.core import DEFAULT_MAX_IN_FLIGHT, Engine
+from ..engine.core import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WORKFLOW_DEPTH, Engine
 from ..engine.queue import InProcessQueue, Queue, consume
 from ..engine.records import StepMessage
 from ..errors import ConfigError
@@ -75,7 +75,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
     try:
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
-            max_in_flight=settings.run_max_in_flight,
+            max_in_flight=settings.run_max_in_flight, library=Workflows(store), max_workflow_depth=settings.max_workflow_depth,
         )
         watch = RunWatch(store)
         try:
@@ -97,6 +97,7 @@ async def local_stack(
     sweep: bool = True,
     allow_private_webhooks: bool = False,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
     Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
@@ -105,7 +106,11 @@ async def local_stack(
     store = await PostgresStore.open(conninfo, max_size=max_size)
     queue = InProcessQueue()
     webhooks = InlineWebhooks(store, allow_private=allow_private_webhooks)
-    engine = Engine(store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight)
+    workflows = Workflows(store)
+    engine = Engine(
+        store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight,
+        library=workflows, max_workflow_depth=max_workflow_depth,
+    )
 
     async def handle(message: StepMessage) -> None:
         try:
@@ -119,10 +124,10 @@ async def local_stack(
 
     tasks = [asyncio.create_task(consume(queue, handle, concurrency), name="orchestrate-worker")]
     if sweep:
-        tasks.append(asyncio.create_task(_sweep_forever(store, queue, webhooks), name="orchestrate-sweeper"))
+        tasks.append(asyncio.create_task(_sweep_forever(engine, store, queue, webhooks), name="orchestrate-sweeper"))
     watch = RunWatch(store)
     try:
-        yield Services(store, engine, Workflows(store), watch, allow_private_webhooks=allow_private_webhooks)
+        yield Services(store, engine, workflows, watch, allow_private_webhooks=allow_private_webhooks)
     finally:
         for task in tasks:
             task.cancel()
@@ -133,8 +138,8 @@ async def local_stack(
         await store.close()
 
 
-async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import DEFAULT_GRACE, sweep
+async def _sweep_forever(engine: Engine, store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
+    from ..db.sweeper import DEFAULT_GRACE, settle_families, sweep
 
     # The first sweep runs at start with no grace for queued steps: their messages were
     # in the in-process queue of the process that stopped, so nothing else will wake
@@ -147,6 +152,10 @@ async def _sweep_forever(store: PostgresStore, queue: Queue, webhooks: InlineWeb
             grace = DEFAULT_GRACE
         except Exception as exc:
             _log_failure("sweep", exc)
+        try:
+            await settle_families(engine, store)
+        except Exception as exc:
+            _log_failure("child run sweep", exc)
         try:  # on its own: stuck steps and webhooks do not hold each other up
             await webhooks.sweep(budget=SWEEP_EVERY)
         except Exception as exc:

@@ -80,6 +80,7 @@ class Runtime:
 async def build_engine(settings: Settings) -> Engine:
     """The hosted engine: Postgres store, SQS queue, the configured model."""
     from ..db.store import PostgresStore
+    from ..db.workflows import Workflows
     from ..errors import ConfigError
     from ..llm import make_provider
     from .sqs import SqsQueue, sqs_client
@@ -93,5 +94,12 @@ async def build_engine(settings: Settings) -> Engine:
     queue = SqsQueue(settings.step_queue_url, client)
     webhooks = SqsQueue(settings.webhook_queue_url, client) if settings.webhook_queue_url else None
     return Engine(
-        store, queue, make_provider(settings), default_model=settings.default_model, webhooks=webhooks, max_in_flight=settings.run_max_in_flight
+        store,
+        queue,
+        make_provider(settings),
+        default_model=settings.default_model,
+        webhooks=webhooks,
+        max_in_flight=settings.run_max_in_flight,
+        library=Workflows(store),
+        max_workflow_depth=settings.max_workflow_depth,
     )

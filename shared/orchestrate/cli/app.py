@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.panel import Panel
 
 from ..errors import InputError, OrchestrateError, SpecError
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine.library import FileLibrary
+    from ..spec import Plan
 
 app = typer.Typer(
     name="orchestrate",
@@ -91,25 +95,47 @@ def run(
     mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    rerun: Annotated[Path | None, typer.Option("--rerun", help="Rerun this earlier result (a --output file) instead of starting afresh.")] = None,
+    from_step: Annotated[str | None, typer.Option("--from", help="With --rerun: the step to rerun from; the steps before it reuse their answers.")] = None,
+    output_of: Annotated[list[str], typer.Option("--output-of", help="With --rerun: edit an earlier step's answer, STEP=VALUE or STEP=@file.")] = [],  # noqa: B006
+    workflows: Annotated[list[Path], typer.Option("--workflows", help="A folder of workflow files `workflow` steps may run (besides the file's own folder).")] = [],  # noqa: B006
 ) -> None:
     """Run a workflow here, with live progress; exit 1 if the run fails."""
-    from ..engine.local import run_local
+    from ..engine.local import rerun_local, run_local
     from ..llm import make_provider
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
+    from ..engine.library import FileLibrary
+    from .rerun import parse_outputs, read_result
 
     with guard():
+        if (rerun is None) != (from_step is None) or (output_of and rerun is None):
+            raise InputError(["--rerun RESULT and --from STEP go together (and --output-of needs them)"])
         settings = Settings.from_env()
         plan = load_workflow(file)
+        library = FileLibrary([file.parent, *workflows])
+        asyncio.run(_check_children(plan, library, str(file)))
         given: dict[str, Any] = _read_inputs_file(inputs_file) if inputs_file else {}
         given.update(parse_pairs(plan.workflow, input))
-        given = _ask_missing(plan.workflow, given)
-        values = resolve_inputs(plan.workflow, given)
+        source = read_result(rerun) if rerun is not None else None
+        if source is None:
+            values = resolve_inputs(plan.workflow, _ask_missing(plan.workflow, given))
+        outputs = parse_outputs(output_of)
         provider = make_provider(settings, mock=mock)
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
         with Progress(err, view, quiet=False) as progress:
-            result = asyncio.run(run_local(plan, values, provider, on_event=progress, default_model=settings.default_model))
+            if source is not None and from_step is not None:
+                coro = rerun_local(
+                    source, from_step, provider, plan=plan, inputs=given, outputs=outputs, on_event=progress,
+                    default_model=settings.default_model, library=library,
+                )
+            else:
+                coro = run_local(
+                    plan, values, provider, on_event=progress, default_model=settings.default_model,
+                    library=library, max_workflow_depth=settings.max_workflow_depth,
+                )
+            result = asyncio.run(coro)
         elapsed = time.monotonic() - started
     data = result.to_dict()
     if output is not None:
@@ -140,6 +166,24 @@ def schema() -> None:
     from ..spec import json_schema
 
     print(json.dumps(json_schema(), indent=2))
+
+
+async def _check_children(plan: Plan, library: FileLibrary, file: str) -> None:
+    """Refuse, before anything runs, a `workflow` step whose workflow is not there."""
+    from ..errors import Problem
+
+    problems = []
+    for sp in plan.steps.values():
+        call = sp.step.workflow
+        if call is None:
+            continue
+        if call.id is not None:
+            problems.append(Problem(f"steps[{sp.index}].workflow.id", "an id names a saved workflow of a service (`orchestrate submit`); locally, use `name`"))
+        elif await library.find(None, name=call.name) is None:
+            where = ", ".join(str(f) for f in library.folders)
+            problems.append(Problem(f"steps[{sp.index}].workflow.name", f"no workflow named '{call.name}' in {where} (add a folder with --workflows)"))
+    if problems:
+        raise SpecError(problems, file)
 
 
 def _read_inputs_file(path: Path) -> dict[str, Any]:

@@ -20,10 +20,12 @@ _STYLE = {
     "queued": ("○", "cyan"),
     "running": ("", "yellow"),
     "retrying": ("↻", "yellow"),
+    "waiting": ("⏸", "magenta"),
     "succeeded": ("✓", "green"),
     "failed": ("✗", "red"),
     "skipped": ("–", "dim"),
     "cancelled": ("⊘", "dim"),
+    "reused": ("↺", "green"),
 }
 
 
@@ -69,13 +71,17 @@ class ProgressView:
             row.note = (data.get("error") or {}).get("message", "")
         if kind == "skipped":
             row.note = data.get("reason", "")
+        if kind == "reused":  # a rerun's step: the source run's answer, no call
+            row.note = "edited answer" if data.get("edited") else f"from run {str(data.get('source_run_id') or '')[:8]}".rstrip()
+        if kind == "waiting":
+            row.note = str(data.get("message") or (f"until {data['until']}" if data.get("until") else "waiting for an answer"))
         row.status = kind
 
     def line(self, event: Event) -> str:
         """A plain one-line rendering, for logs and non-terminals."""
         at = time.monotonic() - self.started
         what = event.type if event.step_id is None else f"{event.step_id}: {event.type.removeprefix('step.')}"
-        note = self.rows[event.step_id].note if event.step_id in self.rows and event.type in ("step.failed", "step.retrying", "step.skipped") else ""
+        note = self.rows[event.step_id].note if event.step_id in self.rows and event.type in ("step.failed", "step.retrying", "step.skipped", "step.reused", "step.waiting") else ""
         return f"[{at:6.2f}s] {what}" + (f" ({note})" if note else "")
 
     def __rich__(self) -> Group:

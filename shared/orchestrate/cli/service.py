@@ -99,6 +99,7 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         default_model=settings.default_model,
         allow_private_webhooks=settings.webhook_allow_private,
         max_in_flight=settings.run_max_in_flight,
+        max_workflow_depth=settings.max_workflow_depth,
     ) as services:
         app = create_app(settings, services=services)
 
@@ -195,7 +196,7 @@ def submit(
         if not watch_run:
             print(run["id"])
             return
-        _follow(client, run, as_json)
+        follow(client, run, as_json)
 
 
 def watch(
@@ -209,10 +210,11 @@ def watch(
     with guard():
         client = ApiClient.from_settings(Settings.from_env(), url)
         run = client.request("GET", f"/v1/runs/{run_id}")
-        _follow(client, run, as_json)
+        follow(client, run, as_json)
 
 
-def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
+def follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
+    """Show the run's progress until it ends, then its outcome; exit 1 unless it succeeded."""
     from .progress import Progress, ProgressView
 
     view = ProgressView(f"{run['workflow']} · run {run['id'][:8]}", [s["id"] for s in run["steps"]])
@@ -234,6 +236,7 @@ def _follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Add the service commands to the main CLI."""
     from .deliveries import deliveries
+    from .rerun import rerun
 
-    for command in (serve, token, submit, watch, deliveries):
+    for command in (serve, token, submit, watch, rerun, deliveries):
         app.command()(command)

@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..engine.decide import Control, StepNode
 from ..engine.records import ErrorInfo, Event, Mode, RunState, RunStatus, StepMessage, StepState, StepStatus, Usage
-from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
+from ..engine.store import Applied, Claim, Controlled, Expand, Failure, Family, NotDue, Outcome, Park, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 from ..errors import ConflictError, NotFound
 
 _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind a pooler)
@@ -34,9 +34,39 @@ _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind
 # none). Callers add the where clause on ``r``.
 RUN_JSON = (
     "select to_jsonb(r) - 'last_seq' || jsonb_build_object('steps', coalesce(("
-    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' order by s.position, s.item_index nulls first)"
+    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
+
+
+# A run without its steps, the workflow names from its root run down to it (parent links
+# never form a cycle: a parent exists before its child), and its unfinished children.
+_FAMILY = """
+with recursive up as (
+  select r.id, r.parent_run_id, r.spec ->> 'name' as name, 0 as level from public.runs r where r.id = %(run)s
+  union all
+  select p.id, p.parent_run_id, p.spec ->> 'name', up.level + 1 from public.runs p join up on p.id = up.parent_run_id
+)
+select (select to_jsonb(r) - 'spec' - 'last_seq' - 'request_hash'
+               || jsonb_build_object('spec', jsonb_build_object('name', r.spec ->> 'name'), 'steps', '[]'::jsonb)
+          from public.runs r where r.id = %(run)s),
+       (select coalesce(array_agg(coalesce(name, '?') order by level desc), '{}') from up),
+       (select coalesce(array_agg(c.id::text order by c.created_at), '{}') from public.runs c
+         where c.parent_run_id = %(run)s and c.status in ('queued', 'running', 'paused')),
+       exists (select 1 from public.runs r join public.step_runs s on s.run_id = r.parent_run_id and s.step_id = r.parent_step_id
+                where r.id = %(run)s and s.child_run_id = r.id)
+"""
+
+_ENDED_CHILDREN = """
+(select c.id::text from public.step_runs s join public.runs c on c.id = s.child_run_id
+  where s.status = 'waiting' and s.child_run_id is not null and c.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+union
+(select p.id::text from public.runs c join public.runs p on p.id = c.parent_run_id
+  where c.parent_run_id is not null and c.status in ('queued', 'running', 'paused')
+    and p.status in ('succeeded', 'failed', 'cancelled')
+  limit %(limit)s)
+"""
 
 
 class PostgresStore:
@@ -134,13 +164,15 @@ class PostgresStore:
             raise ConflictError("this Idempotency-Key was already used with a different request")
         return run_from_json(row[0])
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute("select orchestrate.claim_step(%s, %s, %s, %s)", (run_id, step_id, lease_seconds, with_spec))
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
         data = row[0]
+        if "not_before" in data:
+            return NotDue(dt.datetime.fromisoformat(data["not_before"]))
         run = run_from_json({**data["run"], "steps": data["steps"]})
         return Claim(run, step_id, data["attempt"], tries=data["tries"])
 
@@ -152,10 +184,33 @@ class PostgresStore:
             )
             row = await cur.fetchone()
         assert row is not None
-        result = row[0]
-        if result["status"] == "stale":
+        return _applied(row[0])
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        if not valid_id(run_id):
             return None
-        return Applied(list(result["queued"]), delay=float(result.get("delay") or 0.0), finished=bool(result["finished"]))
+        state = await self._resolving(run_id, step_id)
+        if state is None:
+            return None
+        claim = Claim(state, step_id, state.steps[step_id].attempt)
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select orchestrate.resolve_step(%s, %s, %s, %s, %s)", (run_id, step_id, user_id, user_id is None, Jsonb(_outcome(claim, outcome)))
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return _applied(row[0])
+
+    async def _resolving(self, run_id: str, step_id: str) -> RunState | None:
+        """The run with only the step to resolve (its attempt names the outcome's event)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select to_jsonb(s) from public.step_runs s where s.run_id = %s and s.step_id = %s and s.status = 'waiting'", (run_id, step_id)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return RunState(run_id, {}, {}, steps={step_id: _step(row[0])})
 
     async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
         """On the service connection: ``lock_run`` locks the run only if it is
@@ -182,6 +237,26 @@ class PostgresStore:
             cur = await conn.execute(f"{RUN_JSON} where r.id = %s", (run_id,))
             row = await cur.fetchone()
         return run_from_json(row[0]) if row and row[0] else None
+
+    async def family(self, run_id: str) -> Family | None:
+        """On the service connection: the engine asks, for any owner's run."""
+        if not valid_id(run_id):
+            return None
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_FAMILY, {"run": run_id})
+            row = await cur.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Family(run_from_json(row[0]), list(row[1]), list(row[2]), bool(row[3]))
+
+    async def ended_children(self, limit: int = 100) -> list[str]:
+        """Runs whose family needs settling (``Engine.settle``) that no process did: a
+        child run that ended while its parent's step still waits for it, and a run that
+        ended with children still going."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_ENDED_CHILDREN, {"limit": limit})
+            rows = await cur.fetchall()
+        return [run_id for (run_id,) in rows]
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         if not valid_id(run_id):
@@ -254,6 +329,12 @@ def valid_id(value: str) -> bool:
     return True
 
 
+def _applied(result: dict[str, Any]) -> Applied | None:
+    if result["status"] == "stale":
+        return None
+    return Applied(list(result["queued"]), delay=float(result.get("delay") or 0.0), finished=bool(result["finished"]))
+
+
 def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
     type_, step_id, data = outcome_event(claim.step_id, claim.attempt, outcome)
     base: dict[str, Any] = {"prompt": outcome.prompt, "event": {"type": type_, "step_id": step_id, "data": data}}
@@ -271,6 +352,10 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
         return {**base, "kind": "retry", "error": outcome.error.to_dict(), "delay": outcome.delay}
     if isinstance(outcome, Skipped):
         return {**base, "kind": "skip"}
+    if isinstance(outcome, Park):
+        callback = outcome.callback[0] if outcome.callback else None
+        until = outcome.until.isoformat() if outcome.until else None
+        return {**base, "kind": "park", "until": until, "info": outcome.info, "callback_hash": callback}
     if isinstance(outcome, Expand):
         return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
     if isinstance(outcome, Failure) and outcome.tolerate:
@@ -319,6 +404,7 @@ def _step(s: dict[str, Any]) -> StepState:
         items_failed=s.get("items_failed", 0),
         reused=s.get("reused", False),
         child_run_id=s.get("child_run_id"),
+        waiting_for=s.get("waiting_for"),
     )
 
 

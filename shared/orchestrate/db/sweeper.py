@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from ..engine.queue import Queue
 from ..engine.records import StepMessage
 from .store import PostgresStore
+
+if TYPE_CHECKING:
+    from ..engine.core import Engine
 
 DEFAULT_GRACE = 60.0  # seconds a queued step may wait for its message before a new one
 
@@ -27,3 +32,13 @@ async def sweep(store: PostgresStore, queue: Queue, *, grace_seconds: float = DE
     messages = await store.stuck_steps(grace_seconds, limit)
     await queue.send(messages)
     return SweepReport(len(messages), tuple(messages))
+
+
+async def settle_families(engine: Engine, store: PostgresStore, *, limit: int = 100) -> int:
+    """Finish what a process that died between a run's end and its family's update left:
+    a parent step still waiting for a child run that ended, children of a run that ended
+    still going (see ``Engine.settle``). Returns how many runs it settled."""
+    runs = await store.ended_children(limit)
+    for run_id in runs:
+        await engine.settle(run_id)
+    return len(runs)

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .. import jsondata
+from ..engine.library import SavedWorkflow
 from .store import PostgresStore, valid_id
 
 Cursor = tuple[dt.datetime, str]  # (created_at, id) of the last row of the previous page
@@ -86,6 +87,22 @@ class Workflows:
             await cur.execute(f"select {_COLUMNS} from public.workflows where id = %s", (workflow_id,))
             row = await cur.fetchone()
         return _record(row) if row else None
+
+    async def find(self, owner_id: str | None, *, id: str | None = None, name: str | None = None) -> SavedWorkflow | None:
+        """A `workflow` step's child (``engine.library.WorkflowLibrary``): the owner's
+        workflow with this id, or the most recently updated one with this name, read as
+        the owner (RLS: another user's workflow is not found)."""
+        if owner_id is None or (id is not None and not valid_id(id)):
+            return None
+        where, value = ("id = %s", id) if id is not None else ("name = %s", name)
+        async with self.store.transaction(owner_id) as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"select {_COLUMNS} from public.workflows where {where} order by updated_at desc, id desc limit 1", (value,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        record = _record(row)
+        return SavedWorkflow(record.id, record.name, record.version, record.spec if record.spec_problem is None else None)
 
     async def list(self, user_id: str, *, limit: int = 50, after: Cursor | None = None, name_contains: str | None = None) -> list[WorkflowRecord]:
         """Newest first; ``after`` continues from the last row of the previous page;

@@ -5,22 +5,25 @@ Stores and queues are interfaces: memory + in-process locally, Postgres + SQS ho
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..errors import ConflictError
+from ..errors import ConflictError, NotFound
 from ..llm.base import Provider
 from ..spec import Plan, build, dump_spec
 from ..templates import in_render_thread
 from . import decide
 from .kinds import EXECUTORS
+from .kinds.workflow import child_outcome
+from .library import WorkflowLibrary
 from .queue import Queue
-from .records import ErrorInfo, Mode, RunState, StepMessage, Usage
+from .records import ErrorInfo, Mode, RunState, StepMessage, StepStatus, Usage, now
 from .rerun import plan_rerun
-from .store import Applied, Claim, Expand, Failure, Outcome, ReusedStep, Skipped, Store, Success
+from .store import Applied, Claim, Expand, Failure, NotDue, Outcome, Park, ReusedStep, Skipped, Store, Success
 
 log = logging.getLogger("orchestrate.engine")
 
@@ -33,6 +36,8 @@ class RunFinished(Protocol):
 LEASE_MARGIN = 30.0  # seconds a lease outlives the step's own timeout
 MAX_LEASE = 900.0 + LEASE_MARGIN  # before the plan is known: the longest step timeout
 DEFAULT_MAX_IN_FLIGHT = 50  # steps of one run released to the queue at once
+DEFAULT_MAX_WORKFLOW_DEPTH = 5  # child runs nested at most this deep
+MAX_WAKE_DELAY = 900.0  # seconds one wake-up message is delayed at most (SQS's limit): a longer wait re-arms
 
 
 class Engine:
@@ -45,8 +50,12 @@ class Engine:
         default_model: str = "gpt-4o",
         webhooks: RunFinished | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        library: WorkflowLibrary | None = None,
+        max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
     ) -> None:
         self.store = store
+        self.library = library  # where `workflow` steps find their child's workflow
+        self.max_workflow_depth = max_workflow_depth
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
@@ -148,6 +157,9 @@ class Engine:
         if cached is not None and decide.plan_step(message.step_id) in cached.steps:
             lease = cached.steps[decide.plan_step(message.step_id)].step.timeout + LEASE_MARGIN
         claim = await self.store.claim(message.run_id, message.step_id, lease_seconds or lease, with_spec=cached is None)
+        if isinstance(claim, NotDue):  # a wait longer than one message's delay: re-arm
+            await self._wake_at(message.run_id, message.step_id, claim.until)
+            return False
         if claim is None:
             log.debug("step %s/%s: nothing to claim (a duplicate message, or the step or run moved on)", message.run_id, message.step_id)
             return False
@@ -162,7 +174,7 @@ class Engine:
             outcome = Skipped(gate.reason)
         elif gate is not None:  # a `when` that cannot be evaluated
             outcome = Failure(gate)
-        elif claim.attempts_used > step.retry.max_attempts:
+        elif claim.attempts_used > step.retry.max_attempts + state.woken:  # a wake is one claim more
             # Earlier invocations died before recording anything (a crash, a kill at the
             # function's timeout): give up rather than re-run the step forever.
             reason = f"the step did not finish in {step.retry.max_attempts} attempts: its invocation crashed or timed out each time"
@@ -175,16 +187,57 @@ class Engine:
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
             return True
-        await self._enqueue(claim.run.id, applied.queued, applied.delay)
-        if applied.finished:
-            self._plans.pop(claim.run.id, None)
-            await self._finished(claim.run)
+        await self._applied(claim.run, applied)
+        if isinstance(outcome, Park):
+            if outcome.until is not None:
+                await self._wake_at(claim.run.id, claim.step_id, outcome.until)
+            if self.webhooks is not None and claim.run.webhook_url:
+                await self.webhooks.run_finished(claim.run.id)  # wakes the sender of run.waiting
+            if outcome.info.get("kind") == "workflow":  # its child may have ended before it parked
+                await self.settle(str(outcome.info["run_id"]))
         return True
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        """End a waiting step (an approval's answer, a child run's end); None if it is
+        not waiting (already answered, timed out, cancelled) or not ``user_id``'s."""
+        applied = await self.store.resolve(run_id, step_id, outcome, user_id=user_id)
+        if applied is not None:
+            run = await self.store.get_run(run_id, user_id=user_id)
+            assert run is not None
+            await self._applied(run, applied)
+        return applied
+
+    async def _applied(self, run: RunState, applied: Applied) -> None:
+        await self._enqueue(run.id, applied.queued, applied.delay)
+        if applied.finished:
+            self._plans.pop(run.id, None)
+            await self._finished(run)
+
+    async def _wake_at(self, run_id: str, step_id: str, until: dt.datetime) -> None:
+        delay = min(max((until - now()).total_seconds(), 0.0), MAX_WAKE_DELAY)
+        await self.queue.send([StepMessage(run_id, step_id)], delay)
 
     async def _finished(self, run: RunState) -> None:
         # The delivery row was written with the run's end; this only wakes its sender.
         if self.webhooks is not None and run.webhook_url:
             await self.webhooks.run_finished(run.id)
+        await self.settle(run.id)
+
+    async def settle(self, run_id: str) -> None:
+        """After a run ended: its unfinished child runs are cancelled, and a child run
+        resolves its parent's `workflow` step with its outputs or its error. Safe to
+        repeat: the sweeper does it for a process that died in between."""
+        family = await self.store.family(run_id)
+        if family is None or not family.run.status.finished:
+            return
+        for child in family.active_children:
+            try:
+                await self.control(child, decide.Action.CANCEL)
+            except (ConflictError, NotFound):
+                pass  # it ended meanwhile
+        run = family.run
+        if run.parent_run_id is not None and run.parent_step_id is not None and family.current_child:
+            await self.resolve(run.parent_run_id, run.parent_step_id, child_outcome(run, run.parent_step_id))
 
     async def control(self, run_id: str, action: decide.Action, *, user_id: str | None = None) -> RunState:
         """Pause, resume, step, cancel or retry a run; enqueue what it made ready."""
@@ -192,6 +245,11 @@ class Engine:
         await self._enqueue(run_id, applied.queued)
         run = await self.store.get_run(run_id, user_id=user_id)
         assert run is not None
+        if action in (decide.Action.RESUME, decide.Action.STEP):
+            # A wait that came due while paused had its wake-up refused: send it again.
+            for state in run.steps.values():
+                if state.status is StepStatus.WAITING and state.not_before is not None:
+                    await self._wake_at(run_id, state.step_id, state.not_before)
         if applied.finished:
             await self._finished(run)
         return run

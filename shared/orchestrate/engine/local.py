@@ -8,7 +8,8 @@ from typing import Any
 
 from ..llm.base import Provider
 from ..spec import Plan
-from .core import Engine
+from .core import DEFAULT_MAX_WORKFLOW_DEPTH, Engine
+from .library import WorkflowLibrary
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
 from .records import Event, Mode, RunState
@@ -25,14 +26,20 @@ async def run_local(
     store: Store | None = None,
     owner_id: str | None = None,
     max_in_flight: int = 50,
+    library: WorkflowLibrary | None = None,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
-    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory."""
+    resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory;
+    `workflow` steps find their child's workflow in ``library`` and run it here too."""
 
     async def start(engine: Engine) -> RunState:
         return await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
 
-    return await _drive(start, provider, store, on_event=on_event, default_model=default_model, concurrency=concurrency, max_in_flight=max_in_flight)
+    return await _drive(
+        start, provider, store, on_event=on_event, default_model=default_model, concurrency=concurrency,
+        max_in_flight=max_in_flight, library=library, max_workflow_depth=max_workflow_depth,
+    )
 
 
 async def rerun_local(
@@ -46,6 +53,7 @@ async def rerun_local(
     on_event: Callable[[Event], None] | None = None,
     default_model: str = "gpt-4o",
     store: Store | None = None,
+    library: WorkflowLibrary | None = None,
 ) -> RunState:
     """Rerun the finished ``source`` from ``from_step`` (see ``Engine.rerun``: ``inputs``
     are the changed ones, ``plan`` an edited workflow) to the end; return the new run."""
@@ -53,7 +61,7 @@ async def rerun_local(
     async def start(engine: Engine) -> RunState:
         return await engine.rerun(source, from_step, inputs=inputs, outputs=outputs, plan=plan)
 
-    return await _drive(start, provider, store, on_event=on_event, default_model=default_model)
+    return await _drive(start, provider, store, on_event=on_event, default_model=default_model, library=library)
 
 
 async def _drive(
@@ -65,10 +73,14 @@ async def _drive(
     default_model: str,
     concurrency: int = 64,
     max_in_flight: int = 50,
+    library: WorkflowLibrary | None = None,
+    max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
 ) -> RunState:
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
-    engine = Engine(store, queue, provider, default_model=default_model, max_in_flight=max_in_flight)
+    engine = Engine(
+        store, queue, provider, default_model=default_model, max_in_flight=max_in_flight, library=library, max_workflow_depth=max_workflow_depth
+    )
     worker = asyncio.create_task(consume(queue, engine.process, concurrency))
     try:
         run = await start(engine)

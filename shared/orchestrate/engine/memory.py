@@ -16,9 +16,9 @@ from typing import Any
 from ..errors import ConflictError, NotFound
 from .decide import Action, Control, StepNode, run_outputs
 from .records import ErrorInfo, Event, Mode, RunState, RunStatus, StepState, StepStatus, Usage, now
-from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Outcome, Retry, ReusedStep, Skipped, Started, Success, outcome_event
+from .store import Applied, Claim, Controlled, EventSpec, Expand, Failure, Family, NotDue, Outcome, Park, Retry, ReusedStep, Skipped, Started, Success, outcome_event
 
-_UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING)
+_UNFINISHED = (StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING)
 _ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
@@ -37,6 +37,7 @@ class MemoryStore:
         self._runs: dict[str, RunState] = {}
         self._events: dict[str, list[Event]] = {}
         self._keys: dict[tuple[str | None, str], tuple[str, str | None]] = {}  # idempotency keys
+        self._children: dict[str, list[str]] = {}  # run id -> its child runs' ids
         self._changed = asyncio.Condition()
 
     async def create_run(
@@ -90,8 +91,10 @@ class MemoryStore:
             )
         self._runs[run.id] = run
         self._events[run.id] = []
-        if parent is not None and run.parent_step_id in parent.steps:
-            parent.steps[run.parent_step_id].child_run_id = run.id
+        if parent is not None:
+            self._children.setdefault(parent.id, []).append(run.id)
+            if run.parent_step_id in parent.steps:
+                parent.steps[run.parent_step_id].child_run_id = run.id
         self._append(run.id, "run.queued", None, {"workflow": run.spec.get("name"), "mode": run.mode.value, **_links(run)})
         for step in self._by_position(run):
             if step.reused:
@@ -105,17 +108,22 @@ class MemoryStore:
         await self._notify()
         return Started(copy.deepcopy(run), released)
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
         run = self._runs.get(run_id)
         step = run.steps.get(step_id) if run else None
         if run is None or step is None or run.status not in _ACTIVE:
             return None
         at = now()
-        claimable = (step.status is StepStatus.QUEUED and step.released and (step.not_before is None or step.not_before <= at)) or (
+        woken = step.status is StepStatus.WAITING and step.not_before is not None
+        if woken and step.not_before is not None and step.not_before > at:
+            return NotDue(step.not_before)
+        claimable = woken or (step.status is StepStatus.QUEUED and step.released and (step.not_before is None or step.not_before <= at)) or (
             step.status is StepStatus.RUNNING and step.lease_until is not None and step.lease_until < at
         )
         if not claimable:
             return None
+        if woken and step.parent is None:
+            run.in_flight += 1  # running again: it takes a slot until it finishes
         # Step mode spends its budget on a step's first claim only (see claim_step's SQL).
         first = step.status is StepStatus.QUEUED and step.not_before is None
         if run.mode is Mode.STEP and first:
@@ -127,7 +135,7 @@ class MemoryStore:
             self._append(run_id, "run.started", None, {})
         step.status, step.attempt, step.started_at = StepStatus.RUNNING, step.attempt + 1, at
         step.lease_until = at + dt.timedelta(seconds=lease_seconds)
-        self._append(run_id, "step.started", step_id, {"attempt": step.attempt})
+        self._append(run_id, "step.started", step_id, {"attempt": step.attempt, **({"woken": True} if woken else {})})
         await self._notify()
         # What the claim reads, as the Postgres claim does: the step and its reads. The
         # states of finished steps never change again, so sharing them is safe.
@@ -145,6 +153,9 @@ class MemoryStore:
         step.lease_until = None
         events = [outcome_event(step.step_id, step.attempt, outcome)]
         try:
+            if isinstance(outcome, Park):
+                return self._park(run, step, outcome)
+            step.waiting_for = None
             if isinstance(outcome, Retry):  # still in flight: its next message is sent with a delay
                 step.status, step.error = StepStatus.QUEUED, outcome.error
                 step.queued_at, step.not_before = at, at + dt.timedelta(seconds=outcome.delay)
@@ -169,6 +180,27 @@ class MemoryStore:
             for event in events:
                 self._append(run.id, *event)
             await self._notify()
+
+    def _park(self, run: RunState, step: StepState, outcome: Park) -> Applied:
+        """The step waits: out of flight (a top-level step's slot goes to a held step)."""
+        step.status, step.waiting_for, step.not_before, step.queued_at = StepStatus.WAITING, dict(outcome.info), outcome.until, now()
+        if step.parent is not None:  # an item keeps its place among its step's items
+            return Applied([])
+        run.in_flight -= 1
+        released = self._release_held(run, run.max_in_flight - run.in_flight) if run.status in _ACTIVE and run.mode is Mode.AUTO else []
+        run.in_flight, run.held = run.in_flight + len(released), run.held - len(released)
+        return Applied(released)
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        run = self._runs.get(run_id)
+        step = run.steps.get(step_id) if run else None
+        if run is None or step is None or step.status is not StepStatus.WAITING or (user_id is not None and run.owner_id != user_id):
+            return None
+        # As if woken and finished at once: it takes a slot back, which its end frees.
+        step.status = StepStatus.RUNNING
+        if step.parent is None:
+            run.in_flight += 1
+        return await self.complete(Claim(run, step_id, step.attempt), outcome)
 
     def _expand(self, run: RunState, step: StepState, outcome: Expand, events: list[EventSpec]) -> Applied:
         """A for_each step: one execution per item, released ``concurrency`` at a time."""
@@ -305,7 +337,8 @@ class MemoryStore:
         for sid in reset:
             old = run.steps[sid]
             run.steps[sid] = dataclasses.replace(
-                old, status=StepStatus.PENDING, error=None, finished_at=None, lease_until=None, started_at=None, released=False, retry_base=old.attempt
+                old, status=StepStatus.PENDING, error=None, finished_at=None, lease_until=None, started_at=None, released=False, retry_base=old.attempt,
+                waiting_for=None, not_before=None,
             )
         pending = {sid for sid, s in run.steps.items() if s.status is StepStatus.PENDING}
         for sid in pending:
@@ -333,7 +366,7 @@ class MemoryStore:
         events: list[EventSpec] = []
         for step in self._by_position(run):
             if step.status in _UNFINISHED:
-                step.status, step.finished_at, step.lease_until = StepStatus.CANCELLED, at, None
+                step.status, step.finished_at, step.lease_until, step.waiting_for = StepStatus.CANCELLED, at, None, None
                 events.append(("step.cancelled", step.step_id, {}))
         return events
 
@@ -363,6 +396,21 @@ class MemoryStore:
         copied = copy.deepcopy(run)
         copied.steps = {s.step_id: s for s in self._by_position(copied)}
         return copied
+
+    async def family(self, run_id: str) -> Family | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        names: list[str] = []
+        up: RunState | None = run
+        while up is not None:
+            names.append(str(up.spec.get("name")))
+            up = self._runs.get(up.parent_run_id) if up.parent_run_id else None
+        children = [c for c in self._children.get(run_id, []) if not self._runs[c].status.finished]
+        parent = self._runs.get(run.parent_run_id) if run.parent_run_id else None
+        step = parent.steps.get(run.parent_step_id or "") if parent is not None else None
+        current = step is not None and step.child_run_id == run.id
+        return Family(dataclasses.replace(copy.deepcopy(run), steps={}), names[::-1], children, current)
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
         run = self._runs.get(run_id)

@@ -25,6 +25,7 @@ class StepStatus(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"  # parked (an approval, a wait, a child run): not finished, not in flight
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -110,7 +111,14 @@ class StepState:
     items_failed: int = 0  # a for_each step: its failed items so far
     reused: bool = False  # a rerun: finished at creation with the source run's answer (no call)
     child_run_id: str | None = None  # a workflow step: the child run it started
+    # A parked step: what it waits for ({kind, until, message, fields, ...}), shown to
+    # users; kept while a woken step runs (so its executor knows it was woken).
+    waiting_for: dict[str, Any] | None = None
 
+    @property
+    def woken(self) -> bool:
+        """Whether this claim ends a wait (the step parked before), not a first run."""
+        return self.waiting_for is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +128,7 @@ class StepState:
             "prompt": self.prompt,
             "output": self.output,
             "outputs": self.outputs,
+            "waiting": self.waiting_for if self.status is StepStatus.WAITING else None,
             "item": {"step": self.parent, "index": self.item["index"]} if self.parent is not None and self.item is not None else None,
             "error": self.error.to_dict() if self.error else None,
             "model": self.model,

@@ -9,8 +9,9 @@ queue."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .decide import Control, StepNode
@@ -31,10 +32,15 @@ class Claim:
     def attempts_used(self) -> int:
         return self.tries or self.attempt
 
+    @property
+    def woken(self) -> bool:
+        """The step parked earlier and this claim ends its wait (see ``Park``)."""
+        return self.run.steps[self.step_id].woken
+
 
 @dataclass(frozen=True)
 class Success:
-    prompt: str
+    prompt: str | None  # None: keep the step's (a resolved wait's, recorded when it parked)
     output: str
     outputs: dict[str, Any] | list[Any] | None
     model: str
@@ -74,7 +80,30 @@ class Skipped:
     prompt: str | None = None
 
 
-Outcome = Success | Retry | Failure | Skipped | Expand
+@dataclass(frozen=True)
+class Park:
+    """The step waits (an approval, a wait, a child run): it becomes ``waiting``, gives
+    up its slot of the run's cap, and keeps ``info`` (shown to users as the step's
+    ``waiting``). With ``until`` it is claimed again once that time has passed (its
+    executor sees ``woken``); without, only ``Store.resolve`` ends it. ``callback``:
+    the hash of a callback token and when it expires (an approval's signed URL)."""
+
+    until: dt.datetime | None
+    info: dict[str, Any]
+    callback: tuple[str, dt.datetime] | None = None
+    prompt: str | None = None
+    # What the step.waiting event adds for the owner (the callback URL): never kept on the step.
+    event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotDue:
+    """A claim of a waiting step whose time has not come: wake it again at ``until``."""
+
+    until: dt.datetime
+
+
+Outcome = Success | Retry | Failure | Skipped | Expand | Park
 
 
 @dataclass(frozen=True)
@@ -99,6 +128,17 @@ class ReusedStep:
     outputs: dict[str, Any] | list[Any] | None
     model: str | None
     edited: bool = False
+
+
+@dataclass(frozen=True)
+class Family:
+    """A run's links to other runs: the run itself (without its steps), the workflow
+    names from the root run down to it, and its unfinished child runs."""
+
+    run: RunState
+    lineage: list[str]
+    active_children: list[str]
+    current_child: bool = False  # its parent's step names it as its child (a run retry starts another)
 
 
 @dataclass(frozen=True)
@@ -133,15 +173,22 @@ class Store(Protocol):
         run with a ``parent_run_id`` records itself as the child of that run's step."""
         ...
 
-    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | None:
-        """Claim a released queued step (or one whose lease expired) of a runnable run.
-        None means a duplicate or stale message: acknowledge it and move on. Its spec
-        may be left out when ``with_spec`` is false (the engine caches plans)."""
+    async def claim(self, run_id: str, step_id: str, lease_seconds: float, *, with_spec: bool = True) -> Claim | NotDue | None:
+        """Claim a released queued step (or one whose lease expired, or a waiting step
+        whose ``until`` has passed) of a runnable run. None means a duplicate or stale
+        message: acknowledge it and move on; NotDue, a waiting step to wake later. Its
+        spec may be left out when ``with_spec`` is false (the engine caches plans)."""
         ...
 
     async def complete(self, claim: Claim, outcome: Outcome) -> Applied | None:
         """Record the outcome if the claim is still current (None otherwise: the
         result is discarded) and update the counters it moves, atomically."""
+        ...
+
+    async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
+        """End a ``waiting`` step with ``outcome`` (an answer, a child run's end), with
+        the counters of ``complete``. None if the step is not waiting (already answered,
+        woken, cancelled), or not ``user_id``'s."""
         ...
 
     async def control(self, run_id: str, decide: Callable[[RunState], Control], *, user_id: str | None = None) -> Controlled:
@@ -151,6 +198,10 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str, *, user_id: str | None = None) -> RunState | None:
         """The run with every step; None if unknown (or not ``user_id``'s)."""
+        ...
+
+    async def family(self, run_id: str) -> Family | None:
+        """The run's parent chain and unfinished children (see ``Family``); None if unknown."""
         ...
 
     async def events(self, run_id: str, after: int = 0, wait: float = 0.0, *, user_id: str | None = None) -> list[Event]:
@@ -172,6 +223,8 @@ def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
         return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
     if isinstance(outcome, Skipped):
         return ("step.skipped", step_id, {"reason": outcome.reason})
+    if isinstance(outcome, Park):
+        return ("step.waiting", step_id, {"attempt": attempt, **outcome.info, **outcome.event})
     if isinstance(outcome, Expand):
         return ("step.expanded", step_id, {"attempt": attempt, "items": len(outcome.items), "concurrency": outcome.concurrency})
     return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})

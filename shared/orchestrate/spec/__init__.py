@@ -43,6 +43,7 @@ def json_schema() -> dict[str, Any]:
     schema = Workflow.model_json_schema()
     # What the model's validator says: a step has exactly one kind.
     schema["$defs"]["Step"]["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
+    schema["$defs"]["WorkflowCall"]["oneOf"] = [{"required": ["id"]}, {"required": ["name"]}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Orchestrate workflow"
     return schema

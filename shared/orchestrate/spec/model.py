@@ -96,12 +96,20 @@ class WaitFor(_Strict):
 
 
 class WorkflowCall(_Strict):
-    """Run one of the owner's saved workflows as a child run."""
+    """Run one of the owner's saved workflows as a child run: by ``id`` or by ``name``
+    (exactly one). ``inputs`` are the child's inputs; their strings are templates (one
+    that is a single ``{{ expression }}`` gives its value: a list, a number)."""
 
-    id: str | None = None
-    name: str | None = None
-    version: Annotated[int, Field(ge=1)] | None = None
-    inputs: dict[str, Any] = {}  # values may be templates
+    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    version: Annotated[int, Field(ge=1)] | None = None  # the saved workflow must be at this version
+    inputs: dict[Annotated[str, Field(pattern=STEP_ID_PATTERN)], Any] = {}
+
+    @model_validator(mode="after")
+    def _id_or_name(self) -> WorkflowCall:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("a workflow step names its workflow by exactly one of `id` or `name`")
+        return self
 
 
 class OnErrorDefault(_Strict):

@@ -17,7 +17,7 @@ from .problems import dedupe, format_path, from_validation_error, locate, sugges
 from .yamlsource import Marks
 
 USER = "user"
-RUNNABLE_KINDS = frozenset({"prompt"})  # step kinds the engine can execute
+RUNNABLE_KINDS = frozenset({"prompt", "workflow"})  # step kinds the engine can execute
 ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
@@ -193,22 +193,31 @@ class _Checker:
         for_each = for_each_expression(step.for_each) if step.for_each is not None else None
         if step.for_each is not None and for_each is None:
             self.add((*at, "for_each"), "`for_each` must be one expression giving a list, as in \"{{ steps.research.outputs.pains }}\"")
-        for field, source, expression in (("prompt", step.prompt, False), ("when", step.when, True), ("for_each", for_each, True)):
+        templates: list[tuple[str | tuple[str | int, ...], str | None, bool]] = [
+            ("prompt", step.prompt, False), ("when", step.when, True), ("for_each", for_each, True)
+        ]
+        if step.workflow is not None:
+            if step.for_each is not None:
+                self.add((*at, "for_each"), "`for_each` cannot be used on a `workflow` step")
+            templates += [(("workflow", "inputs", *where), text, False) for where, text in template_strings(step.workflow.inputs)]
+        for place, source, expression in templates:
             if source is None:
                 continue
+            field = place if isinstance(place, str) else "workflow"
             analysis = analyse(source, expression=expression)
+            path = (*at, *place) if isinstance(place, tuple) else (*at, place)
             for message, line in analysis.problems:
-                self.add((*at, field), message, line)
+                self.add(path, message, line)
             for ref in analysis.references:
                 if ref.kind == "name" and ref.name in ITEM_NAMES and ref.name not in bindings and ref.name not in by_id:
                     if field != "prompt" or step.for_each is None:
                         where = "a step's prompt with `for_each`" if step.for_each is not None else "a step with `for_each`"
                         if ref.name == "item" or step.for_each is not None:
-                            self.add((*at, field), f"`{ref.name}` is only defined in {where}")
+                            self.add(path, f"`{ref.name}` is only defined in {where}")
                             continue
                     else:
                         continue
-                target = self._check_reference(workflow, by_id, step, bindings, ref, (*at, field))
+                target = self._check_reference(workflow, by_id, step, bindings, ref, path)
                 if target:
                     needs.add(target)
         if step.id in needs:
@@ -249,7 +258,7 @@ class _Checker:
         if target is None:
             self.add(path, f"unknown step '{ref.name}'{suggest(ref.name, by_id)}")
             return None
-        if ref.field == "outputs" and ref.subfield is not None:
+        if ref.field == "outputs" and ref.subfield is not None and target.kind != "workflow":  # a child's outputs are its own
             names = [o.name for o in target.outputs]
             if not names:
                 self.add(path, f"step '{ref.name}' declares no outputs; use steps.{ref.name}.output")
@@ -282,6 +291,17 @@ class _Checker:
                 state[nxt] = 1
                 path.append(nxt)
                 stack.append((nxt, sorted(plans[nxt].needs)))
+
+
+def template_strings(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every string in a JSON value (a workflow step's inputs), with its path."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [found for key, child in value.items() for found in template_strings(child, (*path, key))]
+    if isinstance(value, list):
+        return [found for i, child in enumerate(value) for found in template_strings(child, (*path, i))]
+    return []
 
 
 def _duplicate_ids(data: dict[str, Any], marks: Marks) -> list[Problem]:

@@ -54,6 +54,7 @@ async def _start(
     inputs = resolve_inputs(plan.workflow, body.inputs)
     if body.webhook_url:
         await _check_webhook(body.webhook_url, svc.allow_private_webhooks)
+    await _check_children(svc, user, plan)
     run_id = str(uuid.uuid4())
     try:
         run = await svc.engine.start(
@@ -73,6 +74,19 @@ async def _start(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/runs/{run.id}"
     return run_body(run)
+
+
+async def _check_children(svc: Services, user: User, plan: Plan) -> None:
+    """Refuse a run whose `workflow` steps name a workflow the caller does not have
+    (another user's is not found either): nothing starts. Their step checks again."""
+    errors: list[dict[str, Any]] = []
+    for sp in plan.steps.values():
+        call = sp.step.workflow
+        if call is not None and await svc.workflows.find(user.id, id=call.id, name=call.name) is None:
+            field, value = ("id", call.id) if call.id is not None else ("name", call.name)
+            errors.append({"path": f"steps[{sp.index}].workflow.{field}", "message": f"workflow {field} {value!r} not found", "line": None, "column": None})
+    if errors:
+        raise ApiProblem(422, "workflow-not-found", f"{errors[0]['message']}: save it first, or check the step's workflow", errors=errors)
 
 
 async def _check_webhook(url: str, allow_private: bool) -> None:
