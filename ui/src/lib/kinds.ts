@@ -30,8 +30,9 @@ export function waitingText(waiting: Pick<Waiting, "kind" | "until"> | null | un
   return "waiting";
 }
 
+/** A step to show the approval form for: waiting, and what it waits for is known. */
 export function isApprovalWaiting(step: Step): boolean {
-  return step.status === "waiting" && (step.waiting?.kind ?? step.kind) === "approval";
+  return step.status === "waiting" && step.waiting?.kind === "approval";
 }
 
 // ---- The approval form -------------------------------------------------------------

@@ -54,10 +54,15 @@ describe("run state from events", () => {
   });
 
   it("marks a step waiting while the run stays running, until it is answered", () => {
-    const r = applyEvents(run([step("review")]), [ev(1, "run.started"), ev(2, "step.started", "review"), ev(3, "step.waiting", "review")]);
+    const waiting = { ...ev(3, "step.waiting", "review"), data: { attempt: 1, kind: "approval", until: null, message: "Ship?", fields: [{ name: "ok", type: "boolean" }], callback_url: "http://x/v1/callbacks/secret" } };
+    const r = applyEvents(run([step("review")]), [ev(1, "run.started"), ev(2, "step.started", "review"), waiting]);
     expect(r.status).toBe("running");
     expect(r.steps[0].status).toBe("waiting");
-    expect(applyEvents(r, [ev(4, "step.succeeded", "review")]).steps[0].status).toBe("succeeded");
+    // What it waits for comes with the event; the callback URL is not kept.
+    expect(r.steps[0].waiting).toEqual({ kind: "approval", until: null, message: "Ship?", fields: [{ name: "ok", type: "boolean" }], callback_expires_at: null });
+    const answered = applyEvents(r, [ev(4, "step.succeeded", "review")]).steps[0];
+    expect(answered.status).toBe("succeeded");
+    expect(answered.waiting).toBeNull();
   });
 
   it("shows retrying between attempts", () => {
