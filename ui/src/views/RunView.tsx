@@ -31,11 +31,11 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const [deps, setDeps] = useState<Map<string, string[]>>(new Map());
   // Each step's kind as the workflow writes it, for a server whose step JSON has no `kind`.
   const [specKinds, setSpecKinds] = useState<Map<string, string>>(new Map());
+  const [rerunFrom, setRerunFrom] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
   const [follow, setFollow] = useState(0);
   const [showGraph, setShowGraph] = useState(false);
-  const [rerunFrom, setRerunFrom] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
   const lastSeq = useRef(0);
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
