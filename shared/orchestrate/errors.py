@@ -62,6 +62,16 @@ class InputError(OrchestrateError):
         super().__init__("\n".join(problems))
 
 
+class AnswerError(OrchestrateError):
+    """An approval's answer does not match its declared fields (each problem names one)."""
+
+    type = "invalid-answer"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class TemplateError(OrchestrateError):
     """A prompt or condition could not be rendered at run time."""
 

@@ -6,7 +6,8 @@
 -- it wakes (null: only an answer ends it, through orchestrate.resolve_step). A waiting
 -- step whose time has come is claimed like a queued one (it takes a slot again while it
 -- runs); its executor sees `waiting_for` and ends the wait. An approval's callback token
--- is kept only as a hash (`callback_hash`), kept after use so a second use is refused.
+-- is kept only as a hash (`callback_hash`, with `callback_expires_at`), kept after use
+-- so a second use (or a use after it expired) is refused as such.
 --
 -- Replaces: claim_step, complete_step, cancel_unfinished, stuck_steps. Adds: resolve_step.
 
@@ -16,7 +17,8 @@ alter table public.step_runs add constraint step_runs_status_check
 
 alter table public.step_runs
   add column if not exists waiting_for jsonb,
-  add column if not exists callback_hash text;
+  add column if not exists callback_hash text,
+  add column if not exists callback_expires_at timestamptz;
 
 -- The sweeper: waiting steps with a wake-up time. The callback endpoint: a token's step.
 create index if not exists step_runs_waiting_idx on public.step_runs (not_before) where status = 'waiting';
@@ -112,7 +114,7 @@ begin
         'finished_at', r.finished_at, 'step_budget', r.step_budget)
         || case when p_with_spec then jsonb_build_object('spec', r.spec) else '{}'::jsonb end,
       'steps', coalesce((
-        select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash')
+        select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' - 'callback_expires_at')
         from public.step_runs s
         where s.run_id = p_run and s.step_id = any (array_append(v_step.reads, p_step))), '[]'::jsonb))
     from public.runs r where r.id = p_run);
@@ -121,8 +123,11 @@ $$;
 
 -- Complete a claimed step. p_o: {kind: success|skip|retry|failure|expand|park, prompt,
 -- output, outputs, model, usage, latency_ms, error, delay, event; for expand: items,
--- concurrency; for an item: tolerate (failed items its for_each tolerates); for park:
--- until (null: until resolved), info (the step's waiting_for), callback_hash}. Returns
+-- concurrency; for an item: tolerate (failed items its for_each tolerates); for a
+-- failure: continue (`on_error: continue`), default ({output, outputs}: an item's
+-- for_each step's `on_error` default, used when it fails the step); for park:
+-- until (null: until resolved), info (the step's waiting_for), callback_hash,
+-- callback_expires_at}. Returns
 -- {"status": "stale"} when the claim is no longer current (a newer claim owns the
 -- step, or the run ended: this late result is discarded), else {"status": "applied",
 -- "queued": [steps released to the queue], "delay", "finished": bool}.
@@ -140,6 +145,7 @@ declare
   v_n integer;
   v_last bigint;
   v_error jsonb;
+  v_continue boolean := coalesce((p_o ->> 'continue')::boolean, false);
 begin
   select r.owner_id, r.status, r.mode, r.unfinished, r.in_flight, r.max_in_flight, r.webhook_url, r.workflow_id into v_run
   from public.runs r where r.id = p_run for update;
@@ -163,6 +169,7 @@ begin
                       when v_kind = 'park' then (p_o ->> 'until')::timestamptz else null end,
     waiting_for = case when v_kind = 'park' then p_o -> 'info' else null end,
     callback_hash = case when v_kind = 'park' then p_o ->> 'callback_hash' else s.callback_hash end,
+    callback_expires_at = case when v_kind = 'park' then (p_o ->> 'callback_expires_at')::timestamptz else s.callback_expires_at end,
     waiting = case when v_kind = 'expand' then jsonb_array_length(p_o -> 'items') else s.waiting end,
     items_failed = case when v_kind = 'expand' then 0 else s.items_failed end
   where s.run_id = p_run and s.step_id = p_step and s.status = 'running' and s.attempt = p_attempt
@@ -238,10 +245,34 @@ begin
     if v_kind = 'failure' and v_parent.items_failed > coalesce((p_o ->> 'tolerate')::integer, 0) then
       v_error := jsonb_build_object('type', p_o -> 'error' ->> 'type', 'step_id', v_step.parent,
         'message', format('item %s of step ''%s'' failed: %s', p_step, v_step.parent, p_o -> 'error' ->> 'message'));
-      update public.step_runs s set status = 'failed', error = v_error, finished_at = now()
+      if p_o -> 'default' is null and not v_continue then
+        update public.step_runs s set status = 'failed', error = v_error, finished_at = now()
+         where s.run_id = p_run and s.step_id = v_step.parent;
+        return orchestrate.fail_run(p_run, v_run.owner_id, v_error,
+          v_events || jsonb_build_array(jsonb_build_object('type', 'step.failed', 'step_id', v_step.parent, 'data', jsonb_build_object('error', v_error))));
+      end if;
+      -- `on_error` of the for_each step: it ends here (failed, the run going on; or with
+      -- its default), and its other items are cancelled (once, over its items).
+      update public.step_runs s set
+          status = case when p_o -> 'default' is null then 'failed' else 'succeeded' end,
+          error = case when p_o -> 'default' is null then v_error end,
+          output = case when p_o -> 'default' is null then s.output else p_o -> 'default' ->> 'output' end,
+          outputs = case when p_o -> 'default' is null then s.outputs else nullif(p_o -> 'default' -> 'outputs', 'null'::jsonb) end,
+          finished_at = now()
        where s.run_id = p_run and s.step_id = v_step.parent;
-      return orchestrate.fail_run(p_run, v_run.owner_id, v_error,
-        v_events || jsonb_build_array(jsonb_build_object('type', 'step.failed', 'step_id', v_step.parent, 'data', jsonb_build_object('error', v_error))));
+      v_events := v_events || jsonb_build_array(case when p_o -> 'default' is null
+        then jsonb_build_object('type', 'step.failed', 'step_id', v_step.parent,
+                                'data', jsonb_build_object('error', v_error, 'on_error', 'continue'))
+        else jsonb_build_object('type', 'step.succeeded', 'step_id', v_step.parent,
+                                'data', jsonb_build_object('on_error', jsonb_build_object('default', true, 'error', v_error))) end);
+      with done as (
+        update public.step_runs s set status = 'cancelled', finished_at = now(), lease_until = null, waiting_for = null
+        where s.run_id = p_run and s.parent = v_step.parent and s.status in ('pending', 'queued', 'running', 'waiting')
+        returning s.step_id, s.item_index
+      )
+      select count(*), v_events || coalesce(jsonb_agg(jsonb_build_object('type', 'step.cancelled', 'step_id', step_id) order by item_index), '[]')
+        into v_n, v_events from done;
+      return orchestrate.step_finished(p_run, v_parent.dependents, false, v_run.unfinished - 1 - v_n, v_events);
     end if;
     if v_parent.waiting > 0 then
       -- The next held item of this for_each takes the finished one's place.
@@ -271,9 +302,9 @@ begin
                                                        'data', jsonb_build_object('items', v_step.length))));
   end if;
 
-  if v_kind = 'failure' then
+  if v_kind = 'failure' and not v_continue then
     return orchestrate.fail_run(p_run, v_run.owner_id, p_o -> 'error', v_events);
-  end if;
+  end if;  -- `on_error: continue`: the step failed, the run goes on
   return orchestrate.step_finished(p_run, v_step.dependents, v_kind = 'skip', v_run.unfinished, v_events);
 end
 $$;

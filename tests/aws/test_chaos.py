@@ -1,4 +1,4 @@
-"""Chaos: 200 runs of a 6-step fan-out/join (one a 4-item for_each) through real SQS (moto) and real Postgres,
+"""Chaos: 200 runs of a 7-step fan-out/join (one a 4-item for_each, one a durable wait) through real SQS (moto) and real Postgres,
 while the harness duplicates 20% of messages, drops 10% (the sweeper recovers them),
 crashes 10% of invocations between the model call and the commit, and the model
 answers 429 or 500 on 5% of calls. Every run must succeed exactly once, with one
@@ -41,7 +41,8 @@ steps:
   - {id: middle, prompt: 'M {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: right, prompt: 'R {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: each, for_each: "{{ ['a', 'b', 'c', 'd'] }}", concurrency: 2, prompt: 'E {{ item }} {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
-  - {id: join, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
+  - {id: nap, needs: plan, wait: {seconds: 1}}
+  - {id: join, needs: nap, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
 """
 ITEMS = [f"each[{i}]" for i in range(4)]
 

@@ -111,3 +111,58 @@ def sqs_client_for(runtime: Runtime) -> Any:
     from orchestrate.aws.sqs import sqs_client
 
     return sqs_client(runtime.settings.aws_region, runtime.settings.sqs_endpoint_url)
+
+
+NAP = "name: nap\nsteps:\n  - {id: nap, wait: {seconds: 2}}\n  - {id: after, prompt: 'woke {{ nap }}'}\n"
+GATE = (
+    "name: gate\nsteps:\n  - id: ask\n    approval:\n      fields: [{name: ok, type: boolean}]\n      {timeout}\n"
+    "  - {id: after, prompt: 'ok was {{ steps.ask.outputs.ok }}'}\n"
+)
+
+
+def events_of(runtime: Runtime, run_id: str) -> list[tuple[str, str | None]]:
+    events = runtime.run(runtime.run(runtime.engine()).store.events(run_id))
+    return [(e.type, e.step_id) for e in events]
+
+
+def test_a_wait_through_sqs_survives_the_worker_being_replaced(
+    pg_url: str, make_queue: Callable[..., str], sqs_endpoint: str, make_user: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrate.aws.sqs import sqs_client
+    from orchestrate.engine.records import StepMessage
+
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    settings = Settings(database_url=pg_url, step_queue_url=make_queue(), sqs_endpoint_url=sqs_endpoint, use_mock=True, mock_delay=0)
+    first = Runtime(settings)
+    run = start(first, make_user(), NAP)
+    drive(first, run.id, until=lambda r: r.steps["nap"].status.value == "waiting")
+    first.close()  # the worker stops mid-wait: nothing of it stays alive
+    second = Runtime(settings)
+    try:
+        # A duplicate wake-up before the time: it re-arms, and the step is still woken once.
+        second.run(second.run(second.engine()).queue.send([StepMessage(run.id, "nap")]))
+        final = drive(second, run.id, until=lambda r: r.status.finished)
+        assert final.status is RunStatus.SUCCEEDED
+        poll_once(sqs_client(settings.aws_region, settings.sqs_endpoint_url), settings.step_queue_url or "", make_handler(second), wait=2)
+        log = events_of(second, run.id)
+        assert log.count(("step.waiting", "nap")) == 1 and log.count(("step.succeeded", "nap")) == 1
+        assert log.count(("step.started", "nap")) == 2
+    finally:
+        second.close()
+
+
+def test_an_approval_through_sqs_answered_and_timed_out(runtime: Runtime, make_user: Callable[..., str]) -> None:
+    from orchestrate.engine.kinds import approval
+
+    owner = make_user()
+    run = start(runtime, owner, GATE.replace("{timeout}", ""))
+    drive(runtime, run.id, until=lambda r: r.steps["ask"].status.value == "waiting")
+    engine = runtime.run(runtime.engine())
+    runtime.run(approval.answer(engine, run.id, "ask", fields={"ok": True}, user_id=owner))
+    final = drive(runtime, run.id, until=lambda r: r.status.finished)
+    assert final.status is RunStatus.SUCCEEDED and final.steps["after"].prompt == "ok was True"
+
+    timed = start(runtime, owner, GATE.replace("{timeout}", "timeout: 1\n      on_timeout: default\n      default: {ok: false}"))
+    final = drive(runtime, timed.id, until=lambda r: r.status.finished)
+    assert final.status is RunStatus.SUCCEEDED and final.steps["ask"].outputs == {"ok": False}
+    assert final.steps["after"].prompt == "ok was False"

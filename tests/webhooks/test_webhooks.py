@@ -136,3 +136,39 @@ async def test_orchestrate_serve_stack_sends_webhooks_when_runs_end(pg_url: str,
             await asyncio.sleep(0.05)
     kinds = sorted(json.loads(body)["type"] for _, _, body in receiver.requests)
     assert kinds == ["run.cancelled", "run.succeeded"]
+
+
+async def test_a_waiting_approval_sends_run_waiting_then_the_final_webhook(store: PostgresStore, make_user: Callable[..., str], receiver: Receiver) -> None:
+    from orchestrate.engine.kinds import approval
+    from orchestrate.webhooks.deliveries import redeliver
+
+    owner = make_user()
+    webhooks = InlineWebhooks(store, allow_private=True)
+    queue = InProcessQueue()
+    engine = Engine(store, queue, MockProvider(), webhooks=webhooks, api_url="https://orchestrate.example")
+    gate = "name: gate\nsteps:\n  - {id: a, prompt: hi}\n  - id: ask\n    needs: a\n    approval: {message: 'Go on after {{ steps.a.output }}?'}\n"
+    run = await engine.start(parse_workflow(gate), {}, owner_id=owner, webhook_url=receiver.url)
+    while not queue._queue.empty():
+        await engine.process(queue._queue.get_nowait())
+    await webhooks.drain()
+    [(_, headers, body)] = receiver.requests
+    waiting = Webhook(await secret_of(store, owner)).verify(body, headers)
+    assert waiting["type"] == "run.waiting" and waiting["data"]["status"] == "running" and waiting["data"]["step_id"] == "ask"
+    assert waiting["data"]["waiting"]["message"].startswith("Go on after Mock answer")
+    callback = waiting["data"]["waiting"]["callback_url"]
+    assert callback.startswith("https://orchestrate.example/v1/callbacks/")
+    # Only a hash of the token is kept with the step.
+    token = callback.rsplit("/", 1)[1]
+    async with store.transaction() as conn:
+        row = await (await conn.execute("select callback_hash from public.step_runs where run_id = %s and step_id = 'ask'", (run.id,))).fetchone()
+    assert row is not None and row[0] == approval.token_hash(token) and token not in str(await store.get_run(run.id))
+
+    await approval.answer(engine, run.id, "ask", user_id=owner)
+    await webhooks.drain()
+    final = json.loads(receiver.requests[1][2])
+    assert final["type"] == "run.succeeded" and receiver.requests[1][1]["webhook-id"] != headers["webhook-id"]
+    # A redelivery repeats the final event, not the waiting one.
+    created = await redeliver(store, run.id, user_id=owner)
+    assert created is not None
+    await webhooks.sweep(budget=5)
+    assert json.loads(receiver.requests[-1][2])["type"] == "run.succeeded"

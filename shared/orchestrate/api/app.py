@@ -61,7 +61,7 @@ def create_app(
     """The HTTP API, and the Studio at ``/`` (from ``studio_dir``, by default the build
     shipped in the package). Raises ConfigError when no way to verify tokens is configured."""
     from . import studio
-    from .routers import account, catalog, config, deliveries, events, runs, signin, workflows
+    from .routers import account, callbacks, catalog, config, deliveries, events, runs, signin, workflows
 
     holder = ServiceHolder(services, opener or (lambda: open_services(settings)))
 
@@ -83,7 +83,7 @@ def create_app(
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     problems.install(app)
-    for module in (workflows, catalog, runs, events, deliveries, account, signin, config):
+    for module in (workflows, catalog, runs, events, deliveries, account, signin, config, callbacks):
         app.include_router(module.router)
     studio.mount(app, studio_dir or studio.STUDIO_DIR)  # after the API: its paths match first
     app.add_middleware(BodyLimit, limit=max_body)

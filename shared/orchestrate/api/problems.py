@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ConflictError, InputError, NotFound, OrchestrateError, SpecError
+from ..errors import AnswerError, ConflictError, InputError, NotFound, OrchestrateError, SpecError
 
 log = logging.getLogger("orchestrate.api")
 
@@ -90,10 +90,19 @@ def spec_errors(exc: SpecError) -> list[dict[str, Any]]:
 
 
 def input_errors(exc: InputError) -> list[dict[str, Any]]:
+    return _named(exc.problems, "input", "inputs")
+
+
+def answer_errors(exc: AnswerError) -> list[dict[str, Any]]:
+    return _named(exc.problems, "field", "body.fields")
+
+
+def _named(problems: list[str], what: str, base: str) -> list[dict[str, Any]]:
+    """Errors located at ``base.<name>`` when the message names one (``what 'name': ...``)."""
     out = []
-    for message in exc.problems:
-        name = re.match(r"input '([^']+)'", message)
-        out.append({"path": f"inputs.{name.group(1)}" if name else "inputs", "message": message, "line": None, "column": None})
+    for message in problems:
+        name = re.match(rf"{what} '([^']+)'", message)
+        out.append({"path": f"{base}.{name.group(1)}" if name else base, "message": message, "line": None, "column": None})
     return out
 
 
@@ -116,6 +125,8 @@ async def _orchestrate_error(request: Request, exc: OrchestrateError) -> JSONRes
         return problem_response(request, 422, exc.type, f"the workflow is invalid ({n} problem{'s' if n != 1 else ''})", errors=spec_errors(exc))
     if isinstance(exc, InputError):
         return problem_response(request, 422, exc.type, "the run's inputs are invalid", errors=input_errors(exc))
+    if isinstance(exc, AnswerError):
+        return problem_response(request, 422, exc.type, "the answer does not match the approval's fields", errors=answer_errors(exc))
     if isinstance(exc, NotFound):
         return problem_response(request, 404, exc.type, exc.message)
     if isinstance(exc, ConflictError):

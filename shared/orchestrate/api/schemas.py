@@ -89,6 +89,26 @@ class InlineRunRequest(RunRequest):
     source: Annotated[str, StringConstraints(max_length=MAX_SOURCE)] = Field(description="The workflow as YAML text; not saved")
 
 
+class ApproveRequest(_In):
+    fields: dict[str, Any] = Field(default_factory=dict, description="The approval's declared fields, each of its type")
+
+
+class RejectRequest(_In):
+    reason: Annotated[str, StringConstraints(max_length=2000)] = Field("", description="Why: shown in the step's error")
+
+
+class CallbackRequest(_In):
+    action: Literal["approve", "reject"]
+    fields: dict[str, Any] = Field(default_factory=dict, description="With `approve`: the declared fields")
+    reason: Annotated[str, StringConstraints(max_length=2000)] = Field("", description="With `reject`: why")
+
+
+class CallbackAnswer(BaseModel):
+    run_id: UUID
+    step_id: str
+    status: StepStatus = Field(description="The step's status after the answer")
+
+
 class RerunRequest(_In):
     from_: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
         alias="from", description="The step to rerun from: it and every step downstream of it run again; the others reuse their answers"
@@ -140,6 +160,7 @@ class Waiting(BaseModel):
 
 class Step(BaseModel):
     id: str = Field(description="The step's id; a for_each item is `step[index]`")
+    kind: Literal["prompt", "http", "approval", "wait", "workflow"] = Field("prompt", description="What the step does")
     status: StepStatus
     attempt: int
     prompt: str | None

@@ -76,6 +76,7 @@ async def open_services(settings: Settings, *, queue: Queue | None = None, max_s
         engine = Engine(
             store, queue or make_queue(settings), NoModel(), default_model=settings.default_model, webhooks=webhooks,
             max_in_flight=settings.run_max_in_flight, library=Workflows(store), max_workflow_depth=settings.max_workflow_depth,
+            api_url=settings.api_url,
         )
         watch = RunWatch(store)
         try:
@@ -98,6 +99,7 @@ async def local_stack(
     allow_private_webhooks: bool = False,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+    api_url: str | None = "http://127.0.0.1:8000",
 ) -> AsyncIterator[Services]:
     """API services plus an in-process worker on one pool: everything in one process.
     Webhooks go out as soon as a run ends; the sweeper retries the ones that failed."""
@@ -109,7 +111,7 @@ async def local_stack(
     workflows = Workflows(store)
     engine = Engine(
         store, queue, provider, default_model=default_model, webhooks=webhooks, max_in_flight=max_in_flight,
-        library=workflows, max_workflow_depth=max_workflow_depth,
+        library=workflows, max_workflow_depth=max_workflow_depth, api_url=api_url,
     )
 
     async def handle(message: StepMessage) -> None:
@@ -139,11 +141,18 @@ async def local_stack(
 
 
 async def _sweep_forever(engine: Engine, store: PostgresStore, queue: Queue, webhooks: InlineWebhooks) -> None:
-    from ..db.sweeper import DEFAULT_GRACE, settle_families, sweep
+    from ..db.sweeper import DEFAULT_GRACE, rearm_waits, settle_families, sweep
 
     # The first sweep runs at start with no grace for queued steps: their messages were
     # in the in-process queue of the process that stopped, so nothing else will wake
     # them (a duplicate wake-up is harmless). Running steps still wait for their lease.
+    # Timed waits get their wake-ups again, delayed to their time.
+    try:
+        rearmed = await rearm_waits(store, queue)
+        if rearmed:
+            log.info("start-up sweep: re-armed %d waiting step(s)", rearmed)
+    except Exception as exc:
+        _log_failure("re-arming waits", exc)
     grace = 0.0
     while True:
         try:

@@ -102,4 +102,5 @@ async def build_engine(settings: Settings) -> Engine:
         max_in_flight=settings.run_max_in_flight,
         library=Workflows(store),
         max_workflow_depth=settings.max_workflow_depth,
+        api_url=settings.api_url,
     )

@@ -95,14 +95,21 @@ def run(
     mock: Annotated[bool, typer.Option("--mock", help="Use the built-in mock model (no API key needed).")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the result as JSON to this file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    approve: Annotated[list[str], typer.Option("--approve", help="Approve this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reject: Annotated[list[str], typer.Option("--reject", help="Reject this approval step when it waits (repeatable).")] = [],  # noqa: B006
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --reject.")] = "",
+    field: Annotated[list[str], typer.Option("--field", help="An approval's field as STEP.name=value (repeatable).")] = [],  # noqa: B006
     rerun: Annotated[Path | None, typer.Option("--rerun", help="Rerun this earlier result (a --output file) instead of starting afresh.")] = None,
     from_step: Annotated[str | None, typer.Option("--from", help="With --rerun: the step to rerun from; the steps before it reuse their answers.")] = None,
     output_of: Annotated[list[str], typer.Option("--output-of", help="With --rerun: edit an earlier step's answer, STEP=VALUE or STEP=@file.")] = [],  # noqa: B006
     workflows: Annotated[list[Path], typer.Option("--workflows", help="A folder of workflow files `workflow` steps may run (besides the file's own folder).")] = [],  # noqa: B006
 ) -> None:
-    """Run a workflow here, with live progress; exit 1 if the run fails."""
+    """Run a workflow here, with live progress; exit 1 if the run fails. An approval step
+    is answered by --approve/--reject, else asked on a terminal, else (with --mock)
+    approved with its default or mock values."""
     from ..engine.local import rerun_local, run_local
     from ..llm import make_provider
+    from .answers import local_answers
     from ..spec import load_workflow, parse_pairs, resolve_inputs
     from .progress import Progress, ProgressView
     from ..engine.library import FileLibrary
@@ -121,6 +128,7 @@ def run(
         if source is None:
             values = resolve_inputs(plan.workflow, _ask_missing(plan.workflow, given))
         outputs = parse_outputs(output_of)
+        answers = local_answers(plan, approve, reject, reason, field, mock=mock or settings.use_mock, console=err)
         provider = make_provider(settings, mock=mock)
         view = ProgressView(f"{plan.workflow.name}" + (" (mock model)" if mock or settings.use_mock else ""), plan.order)
         started = time.monotonic()
@@ -128,12 +136,12 @@ def run(
             if source is not None and from_step is not None:
                 coro = rerun_local(
                     source, from_step, provider, plan=plan, inputs=given, outputs=outputs, on_event=progress,
-                    default_model=settings.default_model, library=library,
+                    default_model=settings.default_model, library=library, answer=answers,
                 )
             else:
                 coro = run_local(
                     plan, values, provider, on_event=progress, default_model=settings.default_model,
-                    library=library, max_workflow_depth=settings.max_workflow_depth,
+                    library=library, max_workflow_depth=settings.max_workflow_depth, answer=answers,
                 )
             result = asyncio.run(coro)
         elapsed = time.monotonic() - started

@@ -15,9 +15,10 @@ from .. import jsondata
 from ..engine.records import ErrorInfo, RunState, RunStatus, StepState, StepStatus, Usage
 from ..errors import InputError
 from ..settings import Settings
+from ..spec.model import ValueType
 from .app import err, guard
 
-_KINDS = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
+_KINDS: dict[type, ValueType] = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
 
 
 def parse_outputs(pairs: list[str]) -> dict[str, Any]:
@@ -52,24 +53,9 @@ def parse_outputs(pairs: list[str]) -> dict[str, Any]:
 def parse_inputs(source_inputs: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
     """``name=value`` for a run whose spec this client does not hold: each value is read
     as the type of the source run's value (text when it had none)."""
-    from ..spec.inputs import coerce
+    from ..spec.inputs import parse_pairs_as
 
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            problems.append(f"--input {pair!r}: expected name=value")
-            continue
-        kind = _KINDS.get(type(source_inputs.get(name)), "string")
-        try:
-            values[name] = coerce(kind, raw)  # type: ignore[arg-type]
-        except ValueError as exc:
-            problems.append(f"input '{name}': {exc}")
-    if problems:
-        raise InputError(problems)
-    return values
+    return parse_pairs_as(pairs, lambda name: _KINDS.get(type(source_inputs.get(name)), "string"))
 
 
 def read_result(path: Path) -> RunState:

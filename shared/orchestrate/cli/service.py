@@ -55,7 +55,7 @@ def serve(
                 # KeyboardInterrupt so the worker, the pool and the embedded server close.
                 previous = signal.signal(signal.SIGTERM, _interrupt)
                 try:
-                    asyncio.run(_serve(settings, target.conninfo, provider, listener, access_log))
+                    asyncio.run(_serve(settings, target.conninfo, provider, listener, access_log, url))
                 except KeyboardInterrupt:
                     err.print("stopped", highlight=False)
                 finally:
@@ -88,7 +88,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(settings: Settings, conninfo: str, provider: Any, listener: socket.socket, access_log: bool) -> None:
+async def _serve(settings: Settings, conninfo: str, provider: Any, listener: socket.socket, access_log: bool, url: str) -> None:
     import uvicorn
 
     from ..api import create_app, local_stack
@@ -100,6 +100,8 @@ async def _serve(settings: Settings, conninfo: str, provider: Any, listener: soc
         allow_private_webhooks=settings.webhook_allow_private,
         max_in_flight=settings.run_max_in_flight,
         max_workflow_depth=settings.max_workflow_depth,
+        # Approval callback URLs point here (ORCHESTRATE_API_URL when it is set: a proxy in front).
+        api_url=settings.api_url if settings.api_url != Settings().api_url else url,
     ) as services:
         app = create_app(settings, services=services)
 
@@ -217,9 +219,18 @@ def follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
     """Show the run's progress until it ends, then its outcome; exit 1 unless it succeeded."""
     from .progress import Progress, ProgressView
 
+    from ..engine.records import Event
+    from .answers import how_to_answer
+
     view = ProgressView(f"{run['workflow']} · run {run['id'][:8]}", [s["id"] for s in run["steps"]])
     with Progress(err, view) as progress:
-        final = client.watch(run["id"], progress)
+
+        def show(event: Event) -> None:
+            progress(event)
+            if event.type == "step.waiting" and event.data.get("kind") == "approval":
+                err.print(escape(how_to_answer(run["id"], event)), highlight=False)
+
+        final = client.watch(run["id"], show)
     if as_json:
         print(json.dumps(final, indent=2, ensure_ascii=False))
     colour = "green" if final["status"] == "succeeded" else "red"
@@ -233,10 +244,44 @@ def follow(client: Any, run: dict[str, Any], as_json: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    step: Annotated[str, typer.Argument(help="The approval step waiting for an answer.")],
+    field: Annotated[list[str], typer.Option("--field", help="A declared field as name=value (repeatable).")] = [],  # noqa: B006
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Approve a waiting approval step of a run on a server, with its fields."""
+    from .answers import parse_fields
+    from .client import ApiClient
+
+    with guard():
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        run = client.request("GET", f"/v1/runs/{run_id}")
+        waiting = next((s.get("waiting") for s in run["steps"] if s["id"] == step), None) or {}
+        fields = parse_fields(field, list(waiting.get("fields") or []))
+        done = client.request("POST", f"/v1/runs/{run_id}/steps/{step}/approve", json={"fields": fields})
+        err.print(f"approved {escape(step)}: run {done['id']} is {done['status']}", highlight=False)
+
+
+def reject(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    step: Annotated[str, typer.Argument(help="The approval step waiting for an answer.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown in the step's error).")] = "",
+    url: Annotated[str | None, typer.Option(help="API URL (default: ORCHESTRATE_API_URL or the local server).")] = None,
+) -> None:
+    """Reject a waiting approval step of a run on a server."""
+    from .client import ApiClient
+
+    with guard():
+        client = ApiClient.from_settings(Settings.from_env(), url)
+        done = client.request("POST", f"/v1/runs/{run_id}/steps/{step}/reject", json={"reason": reason})
+        err.print(f"rejected {escape(step)}: run {done['id']} is {done['status']}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the service commands to the main CLI."""
     from .deliveries import deliveries
     from .rerun import rerun
 
-    for command in (serve, token, submit, watch, rerun, deliveries):
+    for command in (serve, token, submit, watch, rerun, approve, reject, deliveries):
         app.command()(command)

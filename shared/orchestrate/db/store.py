@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,7 +35,7 @@ _POLL = 0.05  # seconds between polls while waiting for events (no LISTEN behind
 # none). Callers add the where clause on ``r``.
 RUN_JSON = (
     "select to_jsonb(r) - 'last_seq' || jsonb_build_object('steps', coalesce(("
-    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' order by s.position, s.item_index nulls first)"
+    " select jsonb_agg(to_jsonb(s) - 'run_id' - 'owner_id' - 'updated_at' - 'needs' - 'reads' - 'dependents' - 'callback_hash' - 'callback_expires_at' order by s.position, s.item_index nulls first)"
     " from public.step_runs s where s.run_id = r.id), '[]'::jsonb)) from public.runs r"
 )
 
@@ -67,6 +68,15 @@ union
     and p.status in ('succeeded', 'failed', 'cancelled')
   limit %(limit)s)
 """
+
+
+@dataclass(frozen=True)
+class CallbackStep:
+    run_id: str
+    step_id: str
+    owner_id: str
+    status: str
+    expires_at: dt.datetime | None
 
 
 class PostgresStore:
@@ -312,6 +322,32 @@ class PostgresStore:
         return [run_from_json(row[0]) for row in rows]
 
 
+    async def callback_step(self, token_hash: str) -> CallbackStep | None:
+        """The step a callback token (by its hash) answers, on the service connection:
+        the caller holds no access token, the token itself is the credential."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select run_id::text, step_id, owner_id::text, status, callback_expires_at from public.step_runs where callback_hash = %s",
+                (token_hash,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return CallbackStep(row[0], row[1], row[2], row[3], row[4])
+
+    async def timed_waits(self, limit: int = 1000) -> list[tuple[StepMessage, dt.datetime]]:
+        """Waiting steps of active runs that wake at a time, soonest first: what an
+        in-process queue that stopped had armed (its timers died with it)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select s.run_id::text, s.step_id, s.not_before from public.step_runs s join public.runs r on r.id = s.run_id"
+                " where s.status = 'waiting' and s.not_before is not null and r.status in ('queued', 'running')"
+                " order by s.not_before limit %s",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+        return [(StepMessage(run_id, step_id), until) for run_id, step_id, until in rows]
+
     async def stuck_steps(self, grace_seconds: float, limit: int = 1000) -> list[StepMessage]:
         """Steps that need a new wake-up (see ``orchestrate.stuck_steps``), marked as re-sent."""
         async with self.pool.connection() as conn:
@@ -355,12 +391,18 @@ def _outcome(claim: Claim, outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Park):
         callback = outcome.callback[0] if outcome.callback else None
         until = outcome.until.isoformat() if outcome.until else None
-        return {**base, "kind": "park", "until": until, "info": outcome.info, "callback_hash": callback}
+        expires = outcome.callback[1].isoformat() if outcome.callback else None
+        return {**base, "kind": "park", "until": until, "info": outcome.info, "callback_hash": callback, "callback_expires_at": expires}
     if isinstance(outcome, Expand):
         return {**base, "kind": "expand", "items": outcome.items, "concurrency": outcome.concurrency}
-    if isinstance(outcome, Failure) and outcome.tolerate:
-        return {**base, "kind": "failure", "error": outcome.error.to_dict(), "tolerate": outcome.tolerate}
-    return {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    failure: dict[str, Any] = {**base, "kind": "failure", "error": outcome.error.to_dict()}
+    if outcome.tolerate:
+        failure["tolerate"] = outcome.tolerate
+    if outcome.go_on:
+        failure["continue"] = True
+    if outcome.default is not None:
+        failure["default"] = {"output": outcome.default.output, "outputs": outcome.default.outputs}
+    return failure
 
 
 def _reused(step: ReusedStep) -> dict[str, Any]:

@@ -26,6 +26,20 @@ class SweepReport:
         return {"requeued": self.requeued}
 
 
+async def rearm_waits(store: PostgresStore, queue: Queue, *, limit: int = 1000) -> int:
+    """Send the wake-ups of timed waits again, each delayed to its time (at most 15
+    minutes: a longer wait re-arms when it arrives). For a process whose in-process
+    queue held them when it stopped; a duplicate wake-up is harmless."""
+    from ..engine.core import MAX_WAKE_DELAY
+    from ..engine.records import now
+
+    waits = await store.timed_waits(limit)
+    at = now()
+    for message, until in waits:
+        await queue.send([message], min(max((until - at).total_seconds(), 0.0), MAX_WAKE_DELAY))
+    return len(waits)
+
+
 async def sweep(store: PostgresStore, queue: Queue, *, grace_seconds: float = DEFAULT_GRACE, limit: int = 1000) -> SweepReport:
     """Re-enqueue steps queued too long ago (a lost or long-delayed message) and steps
     whose lease lapsed (a crashed invocation)."""

@@ -16,7 +16,7 @@ from ..errors import ConflictError, NotFound
 from ..llm.base import Provider
 from ..spec import Plan, build, dump_spec
 from ..templates import in_render_thread
-from . import decide
+from . import decide, on_error
 from .kinds import EXECUTORS
 from .kinds.workflow import child_outcome
 from .library import WorkflowLibrary
@@ -52,10 +52,12 @@ class Engine:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         library: WorkflowLibrary | None = None,
         max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+        api_url: str | None = None,
     ) -> None:
         self.store = store
         self.library = library  # where `workflow` steps find their child's workflow
         self.max_workflow_depth = max_workflow_depth
+        self.api_url = api_url  # where an approval's callback URL points (None: no callback URLs)
         self.max_in_flight = max_in_flight  # per run: the rest stays queued in the store
         self.queue = queue
         self.provider = provider
@@ -181,8 +183,8 @@ class Engine:
             outcome = Failure(ErrorInfo("step-abandoned", reason, claim.step_id))
         else:
             outcome = await self._execute(plan, claim)
-        if state.item is not None and isinstance(outcome, Failure):
-            outcome = dataclasses.replace(outcome, tolerate=step.tolerated_failures(int(state.item["length"])))
+        if isinstance(outcome, Failure):
+            outcome = self._on_error(plan, claim.run, claim.step_id, outcome)
         applied = await self.store.complete(claim, outcome)
         if applied is None:
             log.info("discarded a late result for %s/%s attempt %s", claim.run.id, claim.step_id, claim.attempt)
@@ -200,12 +202,26 @@ class Engine:
     async def resolve(self, run_id: str, step_id: str, outcome: Success | Failure, *, user_id: str | None = None) -> Applied | None:
         """End a waiting step (an approval's answer, a child run's end); None if it is
         not waiting (already answered, timed out, cancelled) or not ``user_id``'s."""
+        if isinstance(outcome, Failure):
+            run = await self.store.get_run(run_id, user_id=user_id)
+            if run is None or step_id not in run.steps:
+                return None
+            outcome = self._on_error(self.plan_for(run), run, step_id, outcome)
         applied = await self.store.resolve(run_id, step_id, outcome, user_id=user_id)
         if applied is not None:
             run = await self.store.get_run(run_id, user_id=user_id)
             assert run is not None
             await self._applied(run, applied)
         return applied
+
+    @staticmethod
+    def _on_error(plan: Plan, run: RunState, step_id: str, failure: Failure) -> Failure | Success:
+        """A failure for good, as the step's `on_error` says (an item's: for its step)."""
+        step = plan.steps[decide.plan_step(step_id)].step
+        item = run.steps[step_id].item
+        if item is None:
+            return on_error.apply(step, failure)
+        return on_error.apply(step, dataclasses.replace(failure, tolerate=step.tolerated_failures(int(item["length"]))), item=True)
 
     async def _applied(self, run: RunState, applied: Applied) -> None:
         await self._enqueue(run.id, applied.queued, applied.delay)

@@ -110,6 +110,16 @@ def prompt_context(plan: Plan, step_id: str, inputs: Mapping[str, Any], steps: M
     return context
 
 
+def claim_context(plan: Plan, run: RunState, step_id: str) -> dict[str, Any]:
+    """What a claimed step's templates read: its prompt context, and a for_each
+    item's ``item`` and ``loop``."""
+    context = prompt_context(plan, plan_step(step_id), run.inputs, run.steps)
+    item = run.steps[step_id].item
+    if item is not None:
+        context.update(item_context(item))
+    return context
+
+
 def plan_step(step_id: str) -> str:
     """The plan's step for a step row: a for_each item ``drafts[3]`` runs ``drafts``."""
     return step_id.split("[", 1)[0]

@@ -9,11 +9,15 @@ from typing import Any
 from ..llm.base import Provider
 from ..spec import Plan
 from .core import DEFAULT_MAX_WORKFLOW_DEPTH, Engine
+from .kinds import approval
 from .library import WorkflowLibrary
 from .memory import MemoryStore
 from .queue import InProcessQueue, consume
 from .records import Event, Mode, RunState
 from .store import Store
+
+Answer = Callable[[Event], Awaitable["approval.Decision | None"]]
+
 
 async def run_local(
     plan: Plan,
@@ -28,17 +32,20 @@ async def run_local(
     max_in_flight: int = 50,
     library: WorkflowLibrary | None = None,
     max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+    answer: Answer | None = None,
 ) -> RunState:
     """Run ``plan`` to the end and return the finished run. ``inputs`` must already be
     resolved (``orchestrate.spec.resolve_inputs``). The store defaults to memory;
-    `workflow` steps find their child's workflow in ``library`` and run it here too."""
+    `workflow` steps find their child's workflow in ``library`` and run it here too.
+    ``answer`` decides each approval as its ``step.waiting`` event arrives (None: no
+    answer, the approval waits for its timeout)."""
 
     async def start(engine: Engine) -> RunState:
         return await engine.start(plan, inputs, mode=Mode.AUTO, owner_id=owner_id)
 
     return await _drive(
         start, provider, store, on_event=on_event, default_model=default_model, concurrency=concurrency,
-        max_in_flight=max_in_flight, library=library, max_workflow_depth=max_workflow_depth,
+        max_in_flight=max_in_flight, library=library, max_workflow_depth=max_workflow_depth, answer=answer,
     )
 
 
@@ -54,6 +61,7 @@ async def rerun_local(
     default_model: str = "gpt-4o",
     store: Store | None = None,
     library: WorkflowLibrary | None = None,
+    answer: Answer | None = None,
 ) -> RunState:
     """Rerun the finished ``source`` from ``from_step`` (see ``Engine.rerun``: ``inputs``
     are the changed ones, ``plan`` an edited workflow) to the end; return the new run."""
@@ -61,7 +69,7 @@ async def rerun_local(
     async def start(engine: Engine) -> RunState:
         return await engine.rerun(source, from_step, inputs=inputs, outputs=outputs, plan=plan)
 
-    return await _drive(start, provider, store, on_event=on_event, default_model=default_model, library=library)
+    return await _drive(start, provider, store, on_event=on_event, default_model=default_model, library=library, answer=answer)
 
 
 async def _drive(
@@ -75,6 +83,7 @@ async def _drive(
     max_in_flight: int = 50,
     library: WorkflowLibrary | None = None,
     max_workflow_depth: int = DEFAULT_MAX_WORKFLOW_DEPTH,
+    answer: Answer | None = None,
 ) -> RunState:
     store = store if store is not None else MemoryStore()
     queue = InProcessQueue()
@@ -91,6 +100,14 @@ async def _drive(
                 seq = event.seq
                 if on_event is not None:
                     on_event(event)
+                if answer is not None and event.type == "step.waiting" and event.data.get("kind") == "approval" and event.step_id:
+                    decision = await answer(event)
+                    if decision is not None:
+                        await approval.answer(engine, run.id, event.step_id, fields=decision.fields, reason=decision.reason)
+                if answer is not None and event.type == "step.waiting" and event.data.get("kind") == "approval" and event.step_id:
+                    decision = await answer(event)
+                    if decision is not None:
+                        await approval.answer(engine, run.id, event.step_id, fields=decision.fields, reason=decision.reason)
             if events and events[-1].type in ("run.succeeded", "run.failed", "run.cancelled"):
                 break
             if worker.done():

@@ -173,7 +173,7 @@ class MemoryStore:
                 step.status, step.error = StepStatus.FAILED, outcome.error
             if step.parent is not None:
                 return self._item_finished(run, step, outcome, events)
-            if isinstance(outcome, Failure):
+            if isinstance(outcome, Failure) and not outcome.go_on:
                 return self._fail_run(run, outcome.error, events)
             return self._step_finished(run, step.dependents, isinstance(outcome, Skipped), events)
         finally:
@@ -231,9 +231,22 @@ class MemoryStore:
             parent.items_failed += 1
             if parent.items_failed > outcome.tolerate:
                 error = ErrorInfo(outcome.error.type, f"item {item.step_id} of step '{parent.step_id}' failed: {outcome.error.message}", parent.step_id)
-                parent.status, parent.error, parent.finished_at = StepStatus.FAILED, error, now()
-                events.append(("step.failed", parent.step_id, {"error": error.to_dict()}))
-                return self._fail_run(run, error, events)
+                parent.finished_at = now()
+                if outcome.default is None:
+                    parent.status, parent.error = StepStatus.FAILED, error
+                    events.append(("step.failed", parent.step_id, {"error": error.to_dict(), **({"on_error": "continue"} if outcome.go_on else {})}))
+                    if not outcome.go_on:
+                        return self._fail_run(run, error, events)
+                else:
+                    parent.status, parent.output, parent.outputs = StepStatus.SUCCEEDED, outcome.default.output, outcome.default.outputs
+                    events.append(("step.succeeded", parent.step_id, {"on_error": {"default": True, "error": error.to_dict()}}))
+                # The step ended on this item (`on_error`): its other items are cancelled.
+                rest = [s for s in self._by_position(run) if s.parent == parent.step_id and s.status in _UNFINISHED]
+                for other in rest:
+                    other.status, other.finished_at, other.lease_until, other.waiting_for = StepStatus.CANCELLED, now(), None, None
+                    events.append(("step.cancelled", other.step_id, {}))
+                run.unfinished -= len(rest) + 1
+                return self._step_finished(run, parent.dependents, False, events)
         assert item.item is not None
         n = int(item.item["length"])
         if parent.waiting > 0:

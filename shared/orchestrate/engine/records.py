@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..spec.model import STEP_KINDS
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -173,6 +175,7 @@ class RunState:
     rerun_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        kinds = _kinds(self.spec)
         return {
             "id": self.id,
             "workflow": self.spec.get("name"),
@@ -189,7 +192,7 @@ class RunState:
             "duration_ms": _ms(self.started_at or self.created_at, self.finished_at),
             "parent": {"run_id": self.parent_run_id, "step_id": self.parent_step_id} if self.parent_run_id else None,
             "rerun_of": {"run_id": self.rerun_of_run_id, "from": self.rerun_from} if self.rerun_of_run_id else None,
-            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.position)],
+            "steps": [{**s.to_dict(), "kind": kinds.get(s.parent or s.step_id, "prompt")} for s in sorted(self.steps.values(), key=lambda s: s.position)],
         }
 
 
@@ -212,6 +215,14 @@ class StepMessage:
 
     run_id: str
     step_id: str
+
+
+def _kinds(spec: dict[str, Any]) -> dict[str, str]:
+    """Each step's kind, read from the run's spec snapshot."""
+    steps = spec.get("steps")
+    if not isinstance(steps, list):
+        return {}
+    return {str(s.get("id")): next((k for k in STEP_KINDS if s.get(k) is not None), "prompt") for s in steps if isinstance(s, dict)}
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -46,6 +46,7 @@ class Success:
     model: str
     usage: Usage
     latency_ms: int
+    recovered: ErrorInfo | None = None  # `on_error: {default}`: the error the default stands in for
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class Failure:
     error: ErrorInfo
     prompt: str | None = None
     tolerate: int = 0  # a for_each item: how many failed items its step tolerates
+    # `on_error` of the step (or of a for_each item's step, when the item fails it):
+    # continue (the step ends failed, the run goes on) or the default it succeeds with.
+    go_on: bool = False
+    default: Success | None = None
 
 
 @dataclass(frozen=True)
@@ -214,11 +219,10 @@ EventSpec = tuple[str, str | None, dict[str, Any]]  # (type, step id, data)
 
 def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
     if isinstance(outcome, Success):
-        return (
-            "step.succeeded",
-            step_id,
-            {"attempt": attempt, "model": outcome.model, "usage": outcome.usage.to_dict(), "latency_ms": outcome.latency_ms, "output": _preview(outcome.output)},
-        )
+        data = {"attempt": attempt, "model": outcome.model, "usage": outcome.usage.to_dict(), "latency_ms": outcome.latency_ms, "output": _preview(outcome.output)}
+        if outcome.recovered is not None:
+            data["on_error"] = {"default": True, "error": outcome.recovered.to_dict()}
+        return ("step.succeeded", step_id, data)
     if isinstance(outcome, Retry):
         return ("step.retrying", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), "delay": outcome.delay})
     if isinstance(outcome, Skipped):
@@ -227,7 +231,7 @@ def outcome_event(step_id: str, attempt: int, outcome: Outcome) -> EventSpec:
         return ("step.waiting", step_id, {"attempt": attempt, **outcome.info, **outcome.event})
     if isinstance(outcome, Expand):
         return ("step.expanded", step_id, {"attempt": attempt, "items": len(outcome.items), "concurrency": outcome.concurrency})
-    return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict()})
+    return ("step.failed", step_id, {"attempt": attempt, "error": outcome.error.to_dict(), **({"on_error": "continue"} if outcome.go_on else {})})
 
 
 def _preview(text: str, limit: int = 500) -> str:

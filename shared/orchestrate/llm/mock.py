@@ -27,7 +27,7 @@ class MockProvider:
         data = None
         if request.output_schema is not None:
             properties = request.output_schema.get("properties", {})
-            data = {name: _value(spec, name, digest) for name, spec in properties.items()}
+            data = {name: mock_value(spec, name, digest) for name, spec in properties.items()}
             text = json.dumps(data, ensure_ascii=False)
         else:
             text = f"Mock answer {digest[:8]} to: {topic}"
@@ -35,7 +35,7 @@ class MockProvider:
         return Completion(text, data, f"mock-{request.model}", Usage(prompt_tokens, len(text) // 4 + 1))
 
 
-def _value(spec: dict[str, Any], name: str, digest: str) -> Any:
+def mock_value(spec: dict[str, Any], name: str, digest: str) -> Any:
     kind = spec.get("type", "string")
     seed = int(digest[:8], 16)
     if kind == "array":

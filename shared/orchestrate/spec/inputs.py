@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import jsondata
 from ..errors import InputError
 from ..jsondata import problem, scalar_problem
-from .model import InputSpec, ValueType, Workflow
+from .model import InputSpec, OutputSpec, ValueType, Workflow
 from .problems import suggest
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -41,8 +41,8 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
             where = f" at {found[0]}" if found[0] else ""
             problems.append(f"input '{name}'{where}: {found[1]}")
             continue
-        if not _matches(spec.type, value):
-            problems.append(f"input '{name}': expected {spec.type}, got {_describe(value)}")
+        if not matches(spec.type, value):
+            problems.append(f"input '{name}': expected {spec.type}, got {describe(value)}")
             continue
         values[name] = value
     for name, spec in workflow.inputs.items():
@@ -60,6 +60,11 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
 
 def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
     """``name=value`` strings from the command line, converted to each input's declared type."""
+    return parse_pairs_as(pairs, lambda name: workflow.inputs.get(name, InputSpec()).type)
+
+
+def parse_pairs_as(pairs: Iterable[str], kind_of: Callable[[str], ValueType]) -> dict[str, Any]:
+    """``name=value`` strings, each converted to the type ``kind_of(name)`` says."""
     problems = []
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -68,9 +73,8 @@ def parse_pairs(workflow: Workflow, pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not name:
             problems.append(f"--input {pair!r}: expected name=value")
             continue
-        spec = workflow.inputs.get(name, InputSpec())
         try:
-            values[name] = coerce(spec.type, raw)
+            values[name] = coerce(kind_of(name), raw)
         except ValueError as exc:
             problems.append(f"input '{name}': {exc}")
     if problems:
@@ -99,12 +103,12 @@ def coerce(kind: ValueType, raw: str) -> Any:
         raise ValueError(f"expected {kind}, got {raw[:40]!r}") from None
     except jsondata.DataError as exc:
         raise ValueError(f"expected {kind}: {exc}") from None
-    if not _matches(kind, value):
+    if not matches(kind, value):
         raise ValueError(f"expected {kind}, got {raw!r}")
     return value
 
 
-def _matches(kind: str, value: Any) -> bool:
+def matches(kind: str, value: Any) -> bool:
     if isinstance(value, bool) and kind != "boolean":
         return False
     if kind == "integer" and isinstance(value, float):
@@ -112,9 +116,25 @@ def _matches(kind: str, value: Any) -> bool:
     return isinstance(value, _PY_TYPES[kind])
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if value is None:
         return "null"
     return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
         type(value), type(value).__name__
     ) + (f" {value!r}" if isinstance(value, (str, int, float)) and len(repr(value)) < 40 else "")
+
+
+def field_problems(fields: Iterable[OutputSpec], given: Any, what: str = "field") -> list[str]:
+    """Problems of an answer against declared fields (an approval's, a step's outputs),
+    each naming the field: missing, of the wrong type, or unknown."""
+    if not isinstance(given, dict):
+        return [f"expected an object of {what}s, got {describe(given)}"]
+    declared = {f.name: f for f in fields}
+    problems = [f"{what} '{name}': unknown{suggest(name, declared) or ''}" for name in given if name not in declared]
+    for name, spec in declared.items():
+        if name not in given:
+            problems.append(f"{what} '{name}': required but not given")
+        elif not matches(spec.type, given[name]) or (spec.type == "array" and not all(isinstance(v, str) for v in given[name])):
+            kind = "an array of strings" if spec.type == "array" else spec.type
+            problems.append(f"{what} '{name}': expected {kind}, got {describe(given[name])}")
+    return problems

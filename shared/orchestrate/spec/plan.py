@@ -3,6 +3,7 @@ anything runs. Every problem is reported at once, located in the file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,12 +13,13 @@ from pydantic import ValidationError
 
 from ..errors import Problem, SpecError
 from ..templates import Reference, analyse
-from .model import STEP_ID_PATTERN, InputSpec, Step, StepInput, Workflow
+from .inputs import field_problems
+from .model import STEP_ID_PATTERN, InputSpec, OnErrorDefault, OutputSpec, Step, StepInput, Workflow
 from .problems import dedupe, format_path, from_validation_error, locate, suggest
 from .yamlsource import Marks
 
 USER = "user"
-RUNNABLE_KINDS = frozenset({"prompt", "workflow"})  # step kinds the engine can execute
+RUNNABLE_KINDS = frozenset({"prompt", "approval", "wait", "workflow"})  # step kinds the engine can execute
 ITEM_NAMES = ("item", "loop")  # what a for_each step's prompt reads of its item
 _ONE_EXPRESSION = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
@@ -28,6 +30,27 @@ def for_each_expression(source: str) -> str | None:
     if match is None or "{{" in match.group(1) or "}}" in match.group(1):
         return None
     return match.group(1)
+
+
+def declared_outputs(step: Step) -> list[OutputSpec]:
+    """The named fields of a step's answer: its `outputs`, or an approval's `fields`."""
+    return step.approval.fields if step.approval is not None else step.outputs
+
+
+def parse_until(text: str) -> dt.datetime | str:
+    """A `wait: until` time (ISO 8601 with its timezone), or the problem with it."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return f"`until` must be an ISO 8601 time such as 2026-12-24T18:00:00+01:00, not {text.strip()[:60]!r}"
+    if when.tzinfo is None:
+        return f"`until` needs a timezone (such as Z or +01:00): {text.strip()[:60]!r} could be any time"
+    return when
+
+
+def until_problem(text: str) -> str | None:
+    parsed = parse_until(text)
+    return parsed if isinstance(parsed, str) else None
 
 
 @dataclass(frozen=True)
@@ -184,8 +207,7 @@ class _Checker:
                 needs.add(need)
         if step.kind not in RUNNABLE_KINDS:
             self.add((*at, step.kind), f"`{step.kind}` steps cannot run yet")
-        if step.on_error != "fail":
-            self.add((*at, "on_error"), "`on_error` other than `fail` cannot be used yet")
+        self._check_kind(step, at)
         if step.for_each is None:
             for field in ("concurrency", "on_item_error"):
                 if field in step.model_fields_set:
@@ -193,24 +215,28 @@ class _Checker:
         for_each = for_each_expression(step.for_each) if step.for_each is not None else None
         if step.for_each is not None and for_each is None:
             self.add((*at, "for_each"), "`for_each` must be one expression giving a list, as in \"{{ steps.research.outputs.pains }}\"")
-        templates: list[tuple[str | tuple[str | int, ...], str | None, bool]] = [
-            ("prompt", step.prompt, False), ("when", step.when, True), ("for_each", for_each, True)
+        templates: list[tuple[tuple[str | int, ...], str | None, bool]] = [
+            (("prompt",), step.prompt, False),
+            (("when",), step.when, True),
+            (("for_each",), for_each, True),
+            (("approval", "message"), step.approval.message if step.approval else None, False),
+            (("wait", "until"), step.wait.until if step.wait else None, False),
         ]
         if step.workflow is not None:
             if step.for_each is not None:
                 self.add((*at, "for_each"), "`for_each` cannot be used on a `workflow` step")
             templates += [(("workflow", "inputs", *where), text, False) for where, text in template_strings(step.workflow.inputs)]
-        for place, source, expression in templates:
+        for field_path, source, expression in templates:
             if source is None:
                 continue
-            field = place if isinstance(place, str) else "workflow"
+            field = str(field_path[0])
             analysis = analyse(source, expression=expression)
-            path = (*at, *place) if isinstance(place, tuple) else (*at, place)
+            path = (*at, *field_path)
             for message, line in analysis.problems:
                 self.add(path, message, line)
             for ref in analysis.references:
                 if ref.kind == "name" and ref.name in ITEM_NAMES and ref.name not in bindings and ref.name not in by_id:
-                    if field != "prompt" or step.for_each is None:
+                    if field in ("when", "for_each") or step.for_each is None:
                         where = "a step's prompt with `for_each`" if step.for_each is not None else "a step with `for_each`"
                         if ref.name == "item" or step.for_each is not None:
                             self.add(path, f"`{ref.name}` is only defined in {where}")
@@ -225,6 +251,36 @@ class _Checker:
             needs.discard(step.id)
         return needs, bindings
 
+    def _check_kind(self, step: Step, at: tuple[str | int, ...]) -> None:
+        """What only some kinds (and `on_error`) take, checked where it is written."""
+        declared = declared_outputs(step)
+        if isinstance(step.on_error, OnErrorDefault) and declared and step.for_each is None:
+            what = "`fields`" if step.approval is not None else "`outputs`"
+            for wrong in field_problems(declared, step.on_error.default, "output"):
+                self.add((*at, "on_error", "default"), f"the default must match the step's {what}: {wrong}")
+        if step.kind in ("approval", "wait") and step.outputs:
+            hint = "; an approval's answer is declared by its `fields`" if step.approval else ""
+            self.add((*at, "outputs"), f"`outputs` do not apply to a `{step.kind}` step{hint}")
+        if step.wait is not None:
+            wait = step.wait
+            if (wait.seconds is None) == (wait.until is None):
+                self.add((*at, "wait"), "`wait` takes exactly one of `seconds` (how long) or `until` (an ISO 8601 time with its timezone)")
+            elif wait.until is not None and "{{" not in wait.until:
+                bad = until_problem(wait.until)
+                if bad:
+                    self.add((*at, "wait", "until"), bad)
+        if step.approval is not None:
+            approval, where = step.approval, (*at, "approval")
+            if "on_timeout" in approval.model_fields_set and approval.timeout is None:
+                self.add((*where, "on_timeout"), "`on_timeout` needs a `timeout` (seconds)")
+            if approval.on_timeout == "default" and approval.default is None:
+                self.add((*where, "on_timeout"), "`on_timeout: default` needs a `default` answer (the values of the `fields`)")
+            if approval.default is not None:
+                if approval.on_timeout != "default":
+                    self.add((*where, "default"), "`default` is used only with `on_timeout: default`")
+                for wrong in field_problems(approval.fields, approval.default):
+                    self.add((*where, "default"), f"the default must match the `fields`: {wrong}")
+
     def _bind(self, by_id: dict[str, Step], item: StepInput, path: tuple[str | int, ...]) -> Binding | None:
         if item.source == USER:
             return Binding("input", item.name)
@@ -232,7 +288,7 @@ class _Checker:
         if source is None:
             self.add((*path, "source"), f"unknown source '{item.source}': use a step id or 'user'{suggest(item.source, by_id)}")
             return None
-        if any(o.name == item.name for o in source.outputs):
+        if any(o.name == item.name for o in declared_outputs(source)):
             return Binding("field", source.id, item.name)
         return Binding("output", source.id)
 
@@ -259,7 +315,7 @@ class _Checker:
             self.add(path, f"unknown step '{ref.name}'{suggest(ref.name, by_id)}")
             return None
         if ref.field == "outputs" and ref.subfield is not None and target.kind != "workflow":  # a child's outputs are its own
-            names = [o.name for o in target.outputs]
+            names = [o.name for o in declared_outputs(target)]
             if not names:
                 self.add(path, f"step '{ref.name}' declares no outputs; use steps.{ref.name}.output")
             elif ref.subfield not in names:

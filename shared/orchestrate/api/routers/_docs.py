@@ -13,6 +13,7 @@ _DESCRIPTIONS = {
     404: "Not found (or not yours)",
     409: "Conflict with the resource's state, or an Idempotency-Key reused with another request",
     413: "Request body too large",
+    410: "Gone: a callback URL already used, or expired",
     415: "Unsupported media type",
     422: "Invalid request, workflow or inputs: every problem in `errors`",
     503: "A dependency (database, signing keys) is unavailable",

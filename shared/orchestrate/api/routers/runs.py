@@ -10,8 +10,10 @@ from uuid import UUID
 
 import psycopg
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Path as PathParam
 
 from ...engine.decide import Action
+from ...engine.kinds import approval
 from ...engine.records import RunState, RunStatus
 from ...engine.rerun import RerunError
 from ...spec import Plan, resolve_inputs
@@ -21,7 +23,9 @@ from ..auth import User
 from ..deps import CurrentUser, Svc, decode_cursor, encode_cursor
 from ..jsonbody import StrictJsonRoute
 from ..problems import ApiProblem
-from ..schemas import ExportRequest, IdempotencyKey, InlineRunRequest, Page, RerunRequest, Run, RunRequest, RunSummary, StoredExport
+from ..schemas import (
+    ApproveRequest, ExportRequest, IdempotencyKey, InlineRunRequest, Page, RejectRequest, RerunRequest, Run, RunRequest, RunSummary, StoredExport,
+)
 from ..services import Services
 from ._docs import problems
 from .workflows import parse_source, stored_plan
@@ -273,4 +277,23 @@ def _control_route(action: Action) -> None:
 
 for _action in _CONTROLS:
     _control_route(_action)
+
+
+StepId = Annotated[str, PathParam(max_length=200)]
+
+
+@router.post("/v1/runs/{run_id}/steps/{step_id}/approve", response_model=Run, responses=problems(404, 409))
+async def approve_step(run_id: UUID, step_id: StepId, body: ApproveRequest, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    """Approve a waiting approval step with its declared `fields` (422 names each field
+    that is missing, of the wrong type or unknown). The run goes on. 409 if the step is
+    not waiting for an answer (answered, timed out, cancelled)."""
+    return run_body(await approval.answer(svc.engine, str(run_id), step_id, fields=body.fields, user_id=user.id))
+
+
+@router.post("/v1/runs/{run_id}/steps/{step_id}/reject", response_model=Run, responses=problems(404, 409))
+async def reject_step(run_id: UUID, step_id: StepId, body: RejectRequest, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    """Reject a waiting approval step: it fails with `approval-rejected` and the reason
+    (the run fails, or goes on with `on_error: continue`, its `when:` branches reading
+    `steps.<id>.status`). 409 if the step is not waiting for an answer."""
+    return run_body(await approval.answer(svc.engine, str(run_id), step_id, reason=body.reason, user_id=user.id))
 

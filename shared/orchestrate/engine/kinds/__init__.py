@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from . import prompt, workflow
+from . import approval, prompt, wait, workflow
 
 if TYPE_CHECKING:
     from ...spec import Plan
@@ -17,6 +17,6 @@ if TYPE_CHECKING:
 
 Executor = Callable[["Engine", "Plan", "Claim"], Awaitable["Outcome"]]
 
-EXECUTORS: dict[str, Executor] = {"prompt": prompt.execute, "workflow": workflow.execute}
+EXECUTORS: dict[str, Executor] = {"prompt": prompt.execute, "approval": approval.execute, "wait": wait.execute, "workflow": workflow.execute}
 
 __all__ = ["EXECUTORS", "Executor"]

@@ -33,10 +33,7 @@ async def execute(engine: Engine, plan: Plan, claim: Claim) -> Outcome:
     item = run.steps[claim.step_id].item
     prompt: str | None = None
     try:
-        context = decide.prompt_context(plan, sp.step.id, run.inputs, run.steps)
-        if item is not None:
-            context.update(decide.item_context(item))
-        prompt = await render_async(sp.step.prompt, context)
+        prompt = await render_async(sp.step.prompt, decide.claim_context(plan, run, claim.step_id))
         request = _request(plan, sp, prompt, run.steps, engine.default_model)
         started = time.perf_counter()
         completion = await complete_with_retries(engine.provider, request, timeout=sp.step.timeout)
