@@ -104,10 +104,6 @@ async def _drive(
                     decision = await answer(event)
                     if decision is not None:
                         await approval.answer(engine, run.id, event.step_id, fields=decision.fields, reason=decision.reason)
-                if answer is not None and event.type == "step.waiting" and event.data.get("kind") == "approval" and event.step_id:
-                    decision = await answer(event)
-                    if decision is not None:
-                        await approval.answer(engine, run.id, event.step_id, fields=decision.fields, reason=decision.reason)
             if events and events[-1].type in ("run.succeeded", "run.failed", "run.cancelled"):
                 break
             if worker.done():

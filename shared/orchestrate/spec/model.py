@@ -126,7 +126,8 @@ class Step(ModelSettings):
     workflow: WorkflowCall | None = None
     inputs: list[StepInput] = []
     outputs: list[OutputSpec] = []
-    needs: list[str] = []
+    # One step id or a list of them (the parser reads `needs: a` as `[a]`; so does the schema).
+    needs: Annotated[list[str], WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})] = []
     when: str | None = None
     # Map over a list: one execution per item, `{{ item }}` and `{{ loop.index }}` in the prompt.
     for_each: Annotated[str, Field(min_length=1)] | None = None
