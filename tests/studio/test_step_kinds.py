@@ -5,7 +5,6 @@ child-run links, kinds in the graph and the editor."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -13,7 +12,7 @@ from playwright.sync_api import Page, expect
 from orchestrate.spec.plan import RUNNABLE_KINDS
 
 from .conftest import StudioServer
-from .helpers import create_workflow, editor_text, example, expect_nodes, node, run_status, serious_violations, set_editor_text, sign_in, start_run, wait_run
+from .helpers import create_workflow, editor_text, expect_nodes, node, run_status, serious_violations, set_editor_text, sign_in, start_run, wait_run
 
 
 def runnable(kind: str) -> pytest.MarkDecorator:
@@ -272,31 +271,47 @@ def test_an_approval_answered_elsewhere_refreshes_the_view(studio: StudioServer,
     expect(page.locator(".error-box").first).to_contain_text("from the API")
 
 
+CHILD = """name: Child sign-off
+inputs:
+  text: {type: string, default: a draft}
+steps:
+  - id: ok
+    approval:
+      message: "Sign off {{ inputs.text }}?"
+"""
+
+PARENT = """name: Parent
+steps:
+  - id: draft
+    prompt: "Draft a note"
+  - id: title
+    workflow:
+      name: Child sign-off
+      inputs: {text: "{{ steps.draft.output }}"}
+"""
+
+
 @runnable("workflow")
-def test_a_workflow_step_links_to_its_child_run_and_back(studio: StudioServer, studio_server: Callable[..., StudioServer], page: Page) -> None:
-    slow = studio_server(mock_delay=1.5)  # the child's two model calls take a while
-    headline = create_workflow(slow, example("headline"))
-    brief = create_workflow(slow, example("product_brief"))
-    # The run view is loaded first (a run of the child workflow alone), so the parent's
-    # opens at once, within the seconds its step waits for its child.
-    sign_in(page, slow)
-    page.goto(f"{slow.url}/#/runs/{start_run(slow, headline['id'])['id']}")
-    expect(node(page, "ideas")).to_be_visible()
-    parent = start_run(slow, brief["id"])
-    page.goto(f"{slow.url}/#/runs/{parent['id']}")
+@runnable("approval")
+def test_a_workflow_step_links_to_its_child_run_and_back(studio: StudioServer, page: Page) -> None:
+    # The child waits for an approval, so the parent's step waits for its child until then.
+    create_workflow(studio, CHILD)
+    parent = start_run(studio, create_workflow(studio, PARENT)["id"])
+    sign_in(page, studio)
+    page.goto(f"{studio.url}/#/runs/{parent['id']}")
     title = node(page, "title")
     expect(title.locator(".node-kind")).to_have_text("Workflow")
     expect(title.locator(".node-status")).to_have_text(re.compile("waiting for child run"), timeout=30_000)
-    wait_run(slow, parent["id"])  # the run finished (so a failure below is the view's)
-    expect(run_status(page)).to_have_text(re.compile("succeeded"), timeout=30_000)
 
     title.get_by_role("button").click()
-    child_link = page.get_by_role("article").get_by_role("link", name=re.compile("^Child run"))
-    child_link.click()
+    page.get_by_role("article").get_by_role("link", name=re.compile("^Child run")).click()
     lineage = page.get_by_role("list", name="Lineage")
     expect(lineage).to_contain_text(f"Child run of run {parent['id'][:8]}, step title")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Headline")
-    expect_nodes(page, {"ideas": "succeeded", "best": "succeeded"})
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Child sign-off")
+    page.get_by_role("region", name="Approval needed: ok").get_by_role("button", name="Approve").click()
+    expect(run_status(page)).to_have_text(re.compile("succeeded"), timeout=30_000)
+
     lineage.get_by_role("link", name=f"run {parent['id'][:8]}").click()
     expect(page).to_have_url(re.compile(f"/runs/{parent['id']}\\?step=title"))
+    expect(run_status(page)).to_have_text(re.compile("succeeded"), timeout=30_000)
     expect(page.get_by_role("article")).to_contain_text("Workflow step")
