@@ -64,3 +64,40 @@ def test_screenshots(studio: StudioServer, studio_server: Callable[..., StudioSe
     expect(page.locator("ins").first).to_be_visible()
     assert re.search("Compare", page.title())
     page.screenshot(path=str(OUT / "compare.png"))
+
+
+def test_step_kind_screenshots(studio: StudioServer, page: Page) -> None:
+    """The approval form of a waiting run and the rerun dialog (docs/studio/approval.png, rerun.png)."""
+    from orchestrate.spec.plan import RUNNABLE_KINDS
+
+    from .test_step_kinds import CHAIN, SIGN_OFF
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1200})
+    sign_in(page, studio)
+    if "approval" in RUNNABLE_KINDS:
+        run = start_run(studio, create_workflow(studio, SIGN_OFF)["id"])
+        page.goto(f"{studio.url}/#/runs/{run['id']}")
+        form = page.get_by_role("region", name="Approval needed: review")
+        form.get_by_label("reviewer").fill("Ada")
+        form.get_by_label("channels").fill("email\nblog")
+        form.get_by_role("button", name="Approve").click()  # the score is missing: the 422 shows beside it
+        expect(form.locator(".field-error")).to_be_visible()
+        expect(node(page, "review").locator(".node-status")).to_contain_text("waiting for approval")
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(OUT / "approval.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 1130})
+        form.get_by_label("score").fill("4")
+        form.get_by_role("button", name="Approve").click()
+        wait_run(studio, run["id"])
+
+    page.set_viewport_size({"width": 1280, "height": 860})
+    source = start_run(studio, create_workflow(studio, CHAIN)["id"])
+    wait_run(studio, source["id"])
+    page.goto(f"{studio.url}/#/runs/{source['id']}?step=polish")
+    page.get_by_role("button", name="Rerun from here").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Step", exact=True).select_option("draft")
+    dialog.get_by_label("New output of draft").fill("A shorter draft, written by hand.")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(OUT / "rerun.png"))

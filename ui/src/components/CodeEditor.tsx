@@ -6,31 +6,12 @@ import { EditorView, keymap } from "@codemirror/view";
 import { EditorState, type Extension } from "@codemirror/state";
 import { yaml } from "@codemirror/lang-yaml";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
-import { yamlCompletion, yamlSchemaHover } from "codemirror-json-schema/yaml";
+import { yamlSchemaHover } from "codemirror-json-schema/yaml";
 import { stateExtensions } from "codemirror-json-schema";
 import { yamlLanguage } from "@codemirror/lang-yaml";
 import { hoverTooltip } from "@codemirror/view";
-import { CompletionContext, type CompletionSource } from "@codemirror/autocomplete";
 import type { ErrorItem } from "../lib/types";
-import { schemaText } from "../lib/schemaText";
-
-/** The editor's state as the schema helpers should read it (see lib/schemaText). */
-function readable(state: EditorState, schema: Record<string, unknown>): EditorState {
-  const cached = shadows.get(state.doc);
-  if (cached) return cached;
-  const shadow = EditorState.create({ doc: schemaText(state.doc.toString()), extensions: [yaml(), stateExtensions(schema as never)] });
-  shadows.set(state.doc, shadow);
-  return shadow;
-}
-const shadows = new WeakMap<object, EditorState>();
-
-function completion(schema: Record<string, unknown>): CompletionSource {
-  const inner = yamlCompletion();
-  return (ctx) => {
-    const result = inner(new CompletionContext(readable(ctx.state, schema), ctx.pos, ctx.explicit));
-    return Array.isArray(result) ? null : result;
-  };
-}
+import { completion, readable } from "../lib/completion";
 
 function hover(schema: Record<string, unknown>) {
   const inner = yamlSchemaHover();

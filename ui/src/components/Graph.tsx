@@ -5,12 +5,19 @@ import dagre from "@dagrejs/dagre";
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { statusIcon } from "../lib/format";
+import { kindLabel } from "../lib/kinds";
+import "../steps.css";
 import type { ShownStatus } from "../lib/types";
 
 export interface GraphStep {
   id: string;
   status?: ShownStatus;
   detail?: string;
+  /** The step's kind; prompt steps (the default) carry no label. */
+  kind?: string;
+  /** Words in place of the status (a waiting step's "waiting for approval"). */
+  label?: string;
+  reused?: boolean;
 }
 
 interface StepNodeData extends Record<string, unknown> {
@@ -27,17 +34,20 @@ const StepNode = memo(function StepNode({ data }: NodeProps<Node<StepNodeData>>)
   const status = step.status;
   const body = (
     <>
-      <span className="node-id">{step.id}</span>
+      <span className="node-top">
+        <span className="node-id">{step.id}</span>
+        {step.kind && step.kind !== "prompt" && <span className="node-kind">{kindLabel(step.kind)}</span>}
+      </span>
       {status && (
         <span className="node-status">
-          <span aria-hidden="true">{statusIcon(status)}</span> {status}
+          <span aria-hidden="true">{statusIcon(status)}</span> {step.label ?? status}
           {step.detail ? <span className="node-detail"> · {step.detail}</span> : null}
         </span>
       )}
     </>
   );
   return (
-    <div className={`graph-node ${status ? `node-${status}` : ""} ${selected ? "node-selected" : ""}`}>
+    <div className={`graph-node ${status ? `node-${status}` : ""} ${step.reused ? "node-reused" : ""} ${selected ? "node-selected" : ""}`}>
       <Handle type="target" position={Position.Left} isConnectable={false} />
       {onSelect ? (
         <button type="button" className="node-button nodrag" onClick={() => onSelect(step.id)} aria-pressed={selected}>
@@ -144,7 +154,7 @@ export default function Graph(props: {
     const out = props.steps.map((s) => {
       const position = positions.get(s.id) ?? { x: 0, y: 0 };
       const selected = props.selected === s.id;
-      const key = `${s.status}|${s.detail}|${selected}|${position.x},${position.y}`;
+      const key = `${s.status}|${s.detail}|${s.kind}|${s.label}|${s.reused}|${selected}|${position.x},${position.y}`;
       const old = cache.current.get(s.id);
       const node =
         old && old.key === key && old.node.data.onSelect === props.onSelect

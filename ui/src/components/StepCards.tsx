@@ -2,7 +2,10 @@
 // through the Document API (lib/yamlEdit), so comments survive. Reorder by dragging a card
 // or with its Move up / Move down buttons.
 import { useEffect, useRef, useState } from "react";
-import { addStep, moveStep, readSteps, removeStep, setStepField, setStepNeeds, type CardField, type StepCard } from "../lib/yamlEdit";
+import { addStep, moveStep, readSteps, removeStep, setStepField, setStepNeeds, setStepSetting, type CardField, type StepCard } from "../lib/yamlEdit";
+import { kindLabel } from "../lib/kinds";
+import type { StepKind } from "../lib/types";
+import { KindSettings, NewStepKind } from "./KindSettings";
 
 export function StepCards(props: { text: string; onChange: (text: string) => void; onShow: (index: number) => void; onError: (message: string) => void }) {
   const { steps, error } = readSteps(props.text);
@@ -11,6 +14,7 @@ export function StepCards(props: { text: string; onChange: (text: string) => voi
   const [focusAfter, setFocusAfter] = useState<{ index: number; button: string } | null>(null);
   const list = useRef<HTMLOListElement>(null);
   const [announce, setAnnounce] = useState("");
+  const [newKind, setNewKind] = useState<StepKind>("prompt");
 
   useEffect(() => {
     if (!focusAfter || !list.current) return;
@@ -90,6 +94,7 @@ export function StepCards(props: { text: string; onChange: (text: string) => voi
               others={steps.filter((_, j) => j !== i).map((s) => s.id)}
               onField={(field, value) => apply(() => setStepField(props.text, i, field, value))}
               onNeeds={(needs) => apply(() => setStepNeeds(props.text, i, needs))}
+              onSetting={(path, value) => apply(() => setStepSetting(props.text, i, path, value))}
               onMove={(to, button) => move(i, to, button)}
               onRemove={() => {
                 apply(() => removeStep(props.text, i));
@@ -100,18 +105,21 @@ export function StepCards(props: { text: string; onChange: (text: string) => voi
           </li>
         ))}
       </ol>
-      <button
-        type="button"
-        onClick={() =>
-          apply(() => {
-            const { text, id } = addStep(props.text);
-            setAnnounce(`Added ${id}.`);
-            return text;
-          })
-        }
-      >
-        Add step
-      </button>
+      <div className="new-step-kind">
+        <NewStepKind value={newKind} onChange={setNewKind} />
+        <button
+          type="button"
+          onClick={() =>
+            apply(() => {
+              const { text, id } = addStep(props.text, newKind);
+              setAnnounce(`Added ${id}.`);
+              return text;
+            })
+          }
+        >
+          Add step
+        </button>
+      </div>
     </div>
   );
 }
@@ -123,6 +131,7 @@ function Card(props: {
   others: string[];
   onField: (field: CardField, value: string) => void;
   onNeeds: (needs: string[]) => void;
+  onSetting: (path: string, value: string) => void;
   onMove: (to: number, button: string) => void;
   onRemove: () => void;
   onShow: () => void;
@@ -143,7 +152,7 @@ function Card(props: {
         </span>
         <h3 id={`${base}-title`} className="card-title">
           <span className="muted">{index + 1}.</span> {step.id || "(no id)"}
-          {step.kind !== "prompt" && <span className="tag">{step.kind}</span>}
+          {step.kind !== "prompt" && <span className="tag">{kindLabel(step.kind)}</span>}
         </h3>
         <div className="card-buttons">
           <button type="button" className="small" data-action="up" disabled={index === 0} onClick={() => props.onMove(index - 1, "up")}>
@@ -170,11 +179,14 @@ function Card(props: {
           <textarea id={`${base}-prompt`} rows={Math.min(8, Math.max(2, step.prompt.split("\n").length))} value={step.prompt} onChange={(e) => props.onField("prompt", e.target.value)} />
         </div>
       )}
+      <KindSettings base={base} kind={step.kind} settings={step.settings} onSetting={props.onSetting} />
       <div className="field-grid">
-        <div className="field-row">
-          <label htmlFor={`${base}-model`}>Model</label>
-          <input id={`${base}-model`} value={step.model} placeholder="workflow default" onChange={(e) => props.onField("model", e.target.value)} />
-        </div>
+        {step.kind === "prompt" && (
+          <div className="field-row">
+            <label htmlFor={`${base}-model`}>Model</label>
+            <input id={`${base}-model`} value={step.model} placeholder="workflow default" onChange={(e) => props.onField("model", e.target.value)} />
+          </div>
+        )}
         <div className="field-row">
           <label htmlFor={`${base}-needs`}>Needs</label>
           <input

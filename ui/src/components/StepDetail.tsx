@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import { renderMarkdown } from "../lib/markdown";
 import { duration, tokens } from "../lib/format";
 import type { ShownStatus, Step } from "../lib/types";
@@ -10,7 +11,7 @@ export function Answer({ step }: { step: Step }) {
   return <div className="markdown" dangerouslySetInnerHTML={{ __html: renderMarkdown(step.output) }} />;
 }
 
-export function StepDetail({ step, status, onClose }: { step: Step; status: ShownStatus; onClose: () => void }) {
+export function StepDetail({ step, status, onClose, children }: { step: Step; status: ShownStatus; onClose: () => void; children?: ReactNode }) {
   const outputsText = step.outputs ? JSON.stringify(step.outputs, null, 2) : null;
   return (
     <article className="step-detail card" aria-labelledby="step-detail-title">
@@ -23,6 +24,7 @@ export function StepDetail({ step, status, onClose }: { step: Step; status: Show
           Close
         </button>
       </header>
+      {children}
       <dl className="facts">
         <div>
           <dt>Model</dt>

@@ -21,4 +21,16 @@ describe("dependencies", () => {
     const deps = dependencies([{ id: "a", prompt: "hi" }, { id: "b", prompt: "more" }, { id: "c", prompt: "end" }]);
     expect([...deps.entries()]).toEqual([["a", []], ["b", ["a"]], ["c", ["b"]]]);
   });
+
+  it("reads the templates of every kind and for_each", () => {
+    const deps = dependencies([
+      { id: "fetch", http: { url: "https://api.example.com/{{ inputs.id }}" } },
+      { id: "post", http: { method: "POST", url: "https://x.example", headers: { "X-Id": "{{ steps.fetch.outputs.id }}" }, body: { text: ["{{ steps.fetch.output }}"] } } },
+      { id: "review", approval: { message: "Ship {{ steps.post.output }}?" } },
+      { id: "later", wait: { until: "{{ steps.review.outputs.when }}" } },
+      { id: "child", workflow: { name: "Other", inputs: { topic: "{{ steps.later.status }}" } } },
+      { id: "each", for_each: "{{ steps.fetch.outputs.items }}", prompt: "About {{ item }}" },
+    ]);
+    expect([...deps.entries()]).toEqual([["fetch", []], ["post", ["fetch"]], ["review", ["post"]], ["later", ["review"]], ["child", ["later"]], ["each", ["fetch"]]]);
+  });
 });

@@ -8,6 +8,19 @@ export interface SpecStep {
   prompt?: string | null;
   when?: string | null;
   inputs?: { name: string; source?: string }[];
+  for_each?: string | null;
+  // The other kinds: every string in them is a template (url, headers, body, message, ...).
+  http?: unknown;
+  approval?: unknown;
+  wait?: unknown;
+  workflow?: unknown;
+}
+
+function strings(value: unknown, into: string[] = []): string[] {
+  if (typeof value === "string") into.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => strings(v, into));
+  else if (value && typeof value === "object") Object.values(value).forEach((v) => strings(v, into));
+  return into;
 }
 
 const BLOCKS = /\{\{([\s\S]*?)\}\}|\{%([\s\S]*?)%\}/g;
@@ -34,7 +47,8 @@ export function dependencies(steps: SpecStep[], conversation?: boolean | null): 
   for (const step of steps) {
     const need = new Set<string>((step.needs ?? []).filter((n) => ids.has(n)));
     for (const input of step.inputs ?? []) if (input.source && ids.has(input.source)) need.add(input.source);
-    if (step.prompt) referenced(step.prompt, ids, false).forEach((id) => need.add(id));
+    const templates = [step.prompt, step.for_each, ...strings([step.http, step.approval, step.wait, step.workflow])];
+    for (const t of templates) if (typeof t === "string") referenced(t, ids, false).forEach((id) => need.add(id));
     if (step.when) referenced(step.when, ids, true).forEach((id) => need.add(id));
     need.delete(step.id);
     if (need.size) refers = true;

@@ -23,6 +23,7 @@ const ICONS: Record<string, string> = {
   pending: "○",
   queued: "◌",
   running: "◐",
+  waiting: "◷",
   paused: "⏸",
   retrying: "↻",
   succeeded: "✓",

@@ -53,6 +53,18 @@ describe("run state from events", () => {
     expect(r.steps.map((s) => s.status)).toEqual(["succeeded", "queued"]);
   });
 
+  it("marks a step waiting while the run stays running, until it is answered", () => {
+    const waiting = { ...ev(3, "step.waiting", "review"), data: { attempt: 1, kind: "approval", until: null, message: "Ship?", fields: [{ name: "ok", type: "boolean" }], callback_url: "http://x/v1/callbacks/secret" } };
+    const r = applyEvents(run([step("review")]), [ev(1, "run.started"), ev(2, "step.started", "review"), waiting]);
+    expect(r.status).toBe("running");
+    expect(r.steps[0].status).toBe("waiting");
+    // What it waits for comes with the event; the callback URL is not kept.
+    expect(r.steps[0].waiting).toEqual({ kind: "approval", until: null, message: "Ship?", fields: [{ name: "ok", type: "boolean" }], callback_expires_at: null });
+    const answered = applyEvents(r, [ev(4, "step.succeeded", "review")]).steps[0];
+    expect(answered.status).toBe("succeeded");
+    expect(answered.waiting).toBeNull();
+  });
+
   it("shows retrying between attempts", () => {
     const events = [ev(1, "step.started", "a"), ev(2, "step.retrying", "a")];
     const r = applyEvents(run([step("a")]), events);

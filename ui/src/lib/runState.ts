@@ -1,9 +1,10 @@
 // A run as the Studio shows it: the last fetched run plus the events that arrived since.
-import type { Run, RunEvent, RunStatus, ShownStatus, Step, StepStatus } from "./types";
+import type { Run, RunEvent, RunStatus, ShownStatus, Step, StepStatus, Waiting } from "./types";
 
 const STEP_EVENTS: Record<string, StepStatus> = {
   "step.queued": "queued",
   "step.started": "running",
+  "step.waiting": "waiting",
   "step.succeeded": "succeeded",
   "step.failed": "failed",
   "step.skipped": "skipped",
@@ -29,12 +30,30 @@ export function applyEvents(run: Run, events: RunEvent[]): Run {
   if (events.length === 0) return run;
   let status = run.status;
   const changed = new Map<string, StepStatus>();
+  const waiting = new Map<string, Waiting | null>();
   for (const e of events) {
-    if (e.step_id && e.type in STEP_EVENTS) changed.set(e.step_id, STEP_EVENTS[e.type]);
-    else if (e.type in RUN_EVENTS) status = RUN_EVENTS[e.type];
+    if (e.step_id && e.type in STEP_EVENTS) {
+      changed.set(e.step_id, STEP_EVENTS[e.type]);
+      waiting.set(e.step_id, e.type === "step.waiting" ? waitingOf(e.data) : null);
+    } else if (e.type in RUN_EVENTS) status = RUN_EVENTS[e.type];
   }
-  const steps = changed.size ? run.steps.map((s): Step => (changed.has(s.id) ? { ...s, status: changed.get(s.id)! } : s)) : run.steps;
+  const steps = changed.size
+    ? run.steps.map((s): Step => (changed.has(s.id) ? { ...s, status: changed.get(s.id)!, waiting: waiting.get(s.id) ?? (changed.get(s.id) === "waiting" ? s.waiting : null) } : s))
+    : run.steps;
   return { ...run, status, steps };
+}
+
+/** What a `step.waiting` event says the step waits for (never its callback URL). */
+function waitingOf(data: Record<string, unknown>): Waiting | null {
+  if (typeof data.kind !== "string") return null;
+  const text = (v: unknown) => (typeof v === "string" ? v : null);
+  return {
+    kind: data.kind,
+    until: text(data.until),
+    message: text(data.message),
+    fields: Array.isArray(data.fields) ? (data.fields as Waiting["fields"]) : [],
+    callback_expires_at: text(data.callback_expires_at),
+  };
 }
 
 /** `retrying` while a step waits for its next attempt after a failed one. */

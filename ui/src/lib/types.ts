@@ -50,7 +50,7 @@ export interface Template {
 }
 
 export type RunStatus = "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled";
-export type StepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "skipped" | "cancelled";
+export type StepStatus = "pending" | "queued" | "running" | "waiting" | "succeeded" | "failed" | "skipped" | "cancelled";
 /** What a step shows: its stored status, or `retrying` between a failed attempt and the next. */
 export type ShownStatus = StepStatus | "retrying";
 
@@ -80,6 +80,28 @@ export interface Step {
   queued_at: string | null;
   started_at: string | null;
   finished_at: string | null;
+  /** Issue 12: absent on older servers (a prompt step, never waiting, not reused). */
+  kind?: StepKind;
+  waiting?: Waiting | null;
+  child_run_id?: string | null;
+  reused?: boolean;
+}
+
+export type StepKind = "prompt" | "http" | "approval" | "wait" | "workflow";
+
+export interface ApprovalField {
+  name: string;
+  type: "string" | "number" | "integer" | "boolean" | "array";
+  description?: string;
+}
+
+/** What a `waiting` step waits for (never the callback token). */
+export interface Waiting {
+  kind: StepKind | string;
+  until: string | null;
+  message: string | null;
+  fields: ApprovalField[];
+  callback_expires_at: string | null;
 }
 
 export interface RunSummary {
@@ -97,6 +119,10 @@ export interface RunSummary {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  /** A child run: the run and workflow step that started it. */
+  parent?: { run_id: string; step_id: string } | null;
+  /** A rerun: the run it reuses and the step it starts from. */
+  rerun_of?: { run_id: string; from: string } | null;
 }
 
 export interface Run extends RunSummary {

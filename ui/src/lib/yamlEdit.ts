@@ -1,6 +1,8 @@
 // Step-card edits applied to the workflow's YAML through the `yaml` Document API, so the
 // user's comments, quoting and blank lines survive every edit.
 import { isMap, isScalar, isSeq, parseDocument, Scalar, YAMLMap, YAMLSeq, type Document } from "yaml";
+import { specKind } from "./kinds";
+import type { StepKind } from "./types";
 
 export interface StepCard {
   id: string;
@@ -10,7 +12,20 @@ export interface StepCard {
   when: string;
   /** A step of another kind (http, approval, ...): only some fields are editable. */
   kind: string;
+  /** The kind's own settings the card edits, by path (`http.url`, `wait.seconds`, ...). */
+  settings: Record<string, string>;
 }
+
+/** What a card edits of each kind's settings (the rest stays as written in the YAML). */
+export const KIND_SETTINGS: Record<string, string[]> = {
+  http: ["http.method", "http.url"],
+  approval: ["approval.message"],
+  wait: ["wait.seconds", "wait.until"],
+  workflow: ["workflow.name", "workflow.id"],
+};
+
+/** The settings written as numbers. */
+const NUMERIC = new Set(["wait.seconds"]);
 
 export type CardField = "id" | "prompt" | "model" | "when";
 
@@ -41,11 +56,17 @@ export function readSteps(text: string): { steps: StepCard[]; error: string | nu
   try {
     const doc = load(text);
     const steps = stepsOf(doc).items.map((item, i): StepCard => {
-      if (!isMap(item)) return { id: `steps[${i}]`, prompt: "", model: "", needs: [], when: "", kind: "invalid" };
+      if (!isMap(item)) return { id: `steps[${i}]`, prompt: "", model: "", needs: [], when: "", kind: "invalid", settings: {} };
       const js = (item as YAMLMap).toJSON() as Record<string, unknown>;
       const needs = Array.isArray(js.needs) ? js.needs.map(str) : js.needs ? [str(js.needs)] : [];
-      const kind = ["http", "approval", "wait", "workflow"].find((k) => k in js) ?? "prompt";
-      return { id: str(js.id), prompt: str(js.prompt), model: str(js.model), needs, when: str(js.when), kind };
+      const kind = specKind(js);
+      const settings: Record<string, string> = {};
+      for (const path of KIND_SETTINGS[kind] ?? []) {
+        const [k, field] = path.split(".");
+        const block = js[k];
+        settings[path] = block && typeof block === "object" && !Array.isArray(block) ? str((block as Record<string, unknown>)[field]) : "";
+      }
+      return { id: str(js.id), prompt: str(js.prompt), model: str(js.model), needs, when: str(js.when), kind, settings };
     });
     return { steps, error: null };
   } catch (error) {
@@ -71,6 +92,31 @@ export function setStepField(text: string, index: number, field: CardField, valu
     const node = doc.createNode(value) as Scalar;
     if (value.includes("\n")) node.type = Scalar.BLOCK_LITERAL;
     map.set(field, node);
+  }
+  return doc.toString(TO_STRING);
+}
+
+/** Set (or, when empty, remove) one of a kind's settings, e.g. `http.url`; a number
+ * setting that does not read as a number is kept as typed (the validator names it). */
+export function setStepSetting(text: string, index: number, path: string, value: string): string {
+  const doc = load(text);
+  const map = stepMap(doc, index);
+  const keys = path.split(".");
+  if (value === "") {
+    if (map.hasIn(keys)) map.deleteIn(keys);
+    return doc.toString(TO_STRING);
+  }
+  const typed = NUMERIC.has(path) && value.trim() !== "" && Number.isFinite(Number(value)) ? Number(value) : value;
+  const prev = map.getIn(keys, true);
+  if (isScalar(prev)) {
+    const scalar = prev as Scalar;
+    scalar.value = typed;
+    if (typeof typed === "string" && typed.includes("\n") && scalar.type !== Scalar.BLOCK_LITERAL) scalar.type = Scalar.BLOCK_LITERAL;
+  } else {
+    const node = doc.createNode(typed) as Scalar;
+    if (typeof typed === "string" && typed.includes("\n")) node.type = Scalar.BLOCK_LITERAL;
+    if (!isMap(map.get(keys[0], true))) map.set(keys[0], doc.createNode({}));
+    map.setIn(keys, node);
   }
   return doc.toString(TO_STRING);
 }
@@ -101,8 +147,17 @@ function uniqueId(existing: Set<string>): string {
   }
 }
 
-/** Append a new prompt step; returns the text and the new step's id. */
-export function addStep(text: string): { text: string; id: string } {
+/** A new step of each kind: the least that validates, with a hint of what goes where. */
+const NEW_STEP: Record<StepKind, (id: string) => Record<string, unknown>> = {
+  prompt: (id) => ({ id, prompt: "Write your prompt here. Use {{ inputs.name }} or {{ steps.other.output }}." }),
+  http: (id) => ({ id, http: { method: "GET", url: "https://api.example.com/items/{{ inputs.name }}" } }),
+  approval: (id) => ({ id, approval: { message: "Please review before the run goes on.", fields: [{ name: "note", type: "string" }] } }),
+  wait: (id) => ({ id, wait: { seconds: 60 } }),
+  workflow: (id) => ({ id, workflow: { name: "Another workflow", inputs: {} } }),
+};
+
+/** Append a new step (a prompt unless told); returns the text and the new step's id. */
+export function addStep(text: string, kind: StepKind = "prompt"): { text: string; id: string } {
   const doc = load(text);
   let seq = doc.get("steps", true);
   if (!isSeq(seq)) {
@@ -112,7 +167,7 @@ export function addStep(text: string): { text: string; id: string } {
   const items = (seq as YAMLSeq).items;
   const ids = new Set(items.filter(isMap).map((m) => str((m as YAMLMap).get("id"))));
   const id = uniqueId(ids);
-  const node = doc.createNode({ id, prompt: "Write your prompt here. Use {{ inputs.name }} or {{ steps.other.output }}." }) as YAMLMap;
+  const node = doc.createNode(NEW_STEP[kind](id)) as YAMLMap;
   if (items.some((item, i) => i > 0 && (item as YAMLMap).spaceBefore)) node.spaceBefore = true;
   items.push(node);
   return { text: doc.toString(TO_STRING), id };

@@ -1,6 +1,8 @@
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { parse } from "yaml";
 import { api, ApiError, downloadBlob } from "../lib/api";
+import { specKind } from "../lib/kinds";
+import { forCompletion } from "../lib/editorSchema";
 import { dependencies, type SpecStep } from "../lib/deps";
 import { href, navigate } from "../lib/router";
 import { useTabs, type Tab } from "../lib/tabs";
@@ -15,7 +17,7 @@ const Graph = lazy(() => import("../components/Graph"));
 
 let schemaPromise: Promise<Record<string, unknown> | null> | null = null;
 function loadSchema() {
-  schemaPromise ??= api.schema().catch(() => null);
+  schemaPromise ??= api.schema().then(forCompletion).catch(() => null);
   return schemaPromise;
 }
 
@@ -270,7 +272,7 @@ function WorkflowEditor({ tab, update }: { tab: Tab; update: (id: string, patch:
             />
           ) : spec ? (
             <Suspense fallback={<Spinner label="Drawing the graph…" />}>
-              <Graph label="Workflow graph" steps={spec.steps.filter((s) => s && typeof s.id === "string").map((s) => ({ id: s.id }))} deps={deps} />
+              <Graph label="Workflow graph" steps={spec.steps.filter((s) => s && typeof s.id === "string").map((s) => ({ id: s.id, kind: specKind(s) }))} deps={deps} />
             </Suspense>
           ) : (
             <p className="muted">The graph appears when the YAML can be read.</p>

@@ -11,11 +11,16 @@ import { followRun, type StreamState } from "../lib/sse";
 import type { Run, RunEvent, ShownStatus, Step, StoredExport } from "../lib/types";
 import { CopyButton, ErrorBox, Spinner, StatusBadge } from "../components/ui";
 import { StepDetail } from "../components/StepDetail";
+import { Approvals, Lineage, StepKindFacts } from "../components/StepKind";
+import { RerunDialog } from "../components/RerunDialog";
+import { baseId, specKind, waitingText } from "../lib/kinds";
 
 const Graph = lazy(() => import("../components/Graph"));
 
 // Above this many steps the graph (hundreds of DOM nodes and edges) is drawn on request.
 const BIG_RUN = 150;
+
+const ENDED_STEP = new Set<ShownStatus>(["succeeded", "failed", "skipped", "cancelled"]);
 
 const LABELS: Record<Control, string> = { pause: "Pause", resume: "Resume", step: "Step", cancel: "Cancel", retry: "Retry" };
 
@@ -26,6 +31,10 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<Control | null>(null);
   const [deps, setDeps] = useState<Map<string, string[]>>(new Map());
+  // Each step's kind as the workflow writes it, for a server whose step JSON has no `kind`.
+  const [specKinds, setSpecKinds] = useState<Map<string, string>>(new Map());
+  const [rerunFrom, setRerunFrom] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
   const [follow, setFollow] = useState(0);
   const [showGraph, setShowGraph] = useState(false);
@@ -78,7 +87,10 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         if (run.workflow_id)
           api
             .getWorkflow(run.workflow_id)
-            .then((wf) => setDeps(dependencies((wf.spec.steps ?? []) as SpecStep[], (wf.spec as { conversation?: boolean }).conversation)))
+            .then((wf) => {
+              setDeps(dependencies((wf.spec.steps ?? []) as SpecStep[], (wf.spec as { conversation?: boolean }).conversation));
+              setSpecKinds(new Map((wf.spec.steps ?? []).map((s) => [s.id, specKind(s)])));
+            })
             .catch(() => setDeps(new Map())); // the workflow was deleted: steps without edges
       })
       .catch(setError);
@@ -197,6 +209,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
   statuses.forEach((s) => counts.set(s, (counts.get(s) ?? 0) + 1));
   const selected = step ? run.steps.find((s) => s.id === step) ?? null : null;
   const ended = FINISHED.has(run.status);
+  const kindOf = (s: Step): string => s.kind ?? specKinds.get(baseId(s.id)) ?? "prompt";
 
   return (
     <section className="page run-page">
@@ -204,6 +217,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         <a href={href.history()}>Runs</a> / {run.workflow_id ? <a href={href.history(run.workflow_id)}>{run.workflow ?? "workflow"}</a> : run.workflow ?? "inline workflow"} / run{" "}
         <code>{run.id.slice(0, 8)}</code>
       </p>
+      <Lineage run={run} />
       <div className="run-head">
         <div>
           <h1>
@@ -293,6 +307,22 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         </p>
       )}
       <ErrorBox error={error} onDismiss={() => setError(null)} />
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      <Approvals
+        run={run}
+        onRun={(updated) => {
+          setNotice(null);
+          setBase({ run: updated, seq: lastSeq.current });
+        }}
+        onStale={(message) => {
+          setNotice(message);
+          void refetch();
+        }}
+      />
       <div className="run-body">
         {run.steps.length > BIG_RUN && !showGraph ? (
           <div className="card graph-off">
@@ -307,7 +337,14 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         <Suspense fallback={<Spinner label="Drawing the graph…" />}>
           <Graph
             label="Run graph"
-            steps={run.steps.map((s) => ({ id: s.id, status: statuses.get(s.id), detail: s.latency_ms !== null && statuses.get(s.id) === "succeeded" ? duration(s.latency_ms) : s.attempt > 1 ? `attempt ${s.attempt}` : undefined }))}
+            steps={run.steps.map((s) => ({
+              id: s.id,
+              status: statuses.get(s.id),
+              kind: kindOf(s),
+              reused: s.reused,
+              label: s.status === "waiting" ? waitingText(s.waiting, kindOf(s)) : undefined,
+              detail: s.reused ? "reused" : s.latency_ms !== null && statuses.get(s.id) === "succeeded" ? duration(s.latency_ms) : s.attempt > 1 ? `attempt ${s.attempt}` : undefined,
+            }))}
             deps={deps}
             selected={step}
             onSelect={select}
@@ -317,7 +354,19 @@ export default function RunView({ runId, step }: { runId: string; step: string |
         <div className="run-columns">
           <StepList steps={run.steps} statuses={statuses} selected={step} onSelect={select} />
           {selected ? (
-            <StepDetail step={selected} status={statuses.get(selected.id) ?? selected.status} onClose={() => select(null)} />
+            <StepDetail step={selected} status={statuses.get(selected.id) ?? selected.status} onClose={() => select(null)}>
+              <StepKindFacts
+                step={selected}
+                kind={kindOf(selected)}
+                actions={
+                  ended && ENDED_STEP.has(statuses.get(selected.id) ?? selected.status) ? (
+                    <button type="button" className="small" onClick={() => setRerunFrom(baseId(selected.id))}>
+                      Rerun from here
+                    </button>
+                  ) : null
+                }
+              />
+            </StepDetail>
           ) : (
             <div className="card step-detail placeholder">
               <p className="muted">Select a step in the graph or the list to see its prompt, answer, tokens and timing.</p>
@@ -331,6 +380,7 @@ export default function RunView({ runId, step }: { runId: string; step: string |
           )}
         </div>
       </div>
+      {rerunFrom && <RerunDialog run={run} from={rerunFrom} deps={deps} onClose={() => setRerunFrom(null)} />}
     </section>
   );
 }
@@ -367,7 +417,7 @@ function StepList({ steps, statuses, selected, onSelect }: { steps: Step[]; stat
               <li key={s.id} style={{ position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${item.start}px)`, height: item.size }}>
                 <button type="button" className={`step-row ${selected === s.id ? "selected" : ""}`} aria-pressed={selected === s.id} onClick={() => onSelect(s.id)}>
                   <span className="step-row-id">{s.id}</span>
-                  <span className={`status status-${status}`}>{status}</span>
+                  <span className={`status status-${status}`}>{s.reused ? `${status} · reused` : status}</span>
                   <span className="step-row-meta">{s.latency_ms !== null ? duration(s.latency_ms) : ""}</span>
                 </button>
               </li>
