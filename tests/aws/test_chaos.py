@@ -44,7 +44,7 @@ steps:
   - {id: right, prompt: 'R {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: fetch, http: {url: 'API/n/{{ plan | length }}'}, retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
   - {id: each, for_each: "{{ ['a', 'b', 'c', 'd'] }}", concurrency: 2, prompt: 'E {{ item }} {{ plan }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
-  - {id: nap, needs: plan, wait: {seconds: 1}}
+  - {id: nap, needs: plan, wait: {seconds: 1}, retry: {max_attempts: 10}}
   - {id: join, needs: nap, prompt: '{{ left }} {{ middle }} {{ right }} {{ each | join }} {{ fetch }}', retry: {max_attempts: 10, initial_delay: 0.2, max_delay: 1}}
 """
 ITEMS = [f"each[{i}]" for i in range(4)]
