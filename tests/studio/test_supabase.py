@@ -161,7 +161,10 @@ def test_sign_in_with_a_password_follow_a_run_through_realtime_and_sign_out(host
         events = client.get(f"/v1/runs/{run_id}/events").json()["events"]
     assert events[-1]["type"] == "run.succeeded"
     later = [e["seq"] for e in events if e["seq"] > subscribed_at]
-    assert len(later) >= len(STEPS) and set(later) <= set(hosted.project.realtime.pushed_binary[topic])
+    # Most of them came as binary pushes (at least one per step): a fall-back to polling
+    # pushes none. A brief rejoin may leave a gap, which the catch-up by seq fills.
+    pushed = set(later) & set(hosted.project.realtime.pushed_binary[topic])
+    assert len(later) >= len(STEPS) and len(pushed) >= len(STEPS), (later, sorted(pushed))
 
     # Signing out ends the session at the project: its refresh token is refused, and the
     # sign-in form is back.
